@@ -1,0 +1,127 @@
+//! Validators and conditional requests (RFC 9110 §8.8, §13) and single byte ranges
+//! (RFC 9110 §14) for file responses.
+
+use crate::parse::RequestHead;
+use crate::response::parse_http_date;
+
+/// The strong entity tag of a file: its size and modification time in hex.
+pub fn etag(len: u64, mtime_secs: u64, mtime_nanos: u32) -> String {
+    format!("\"{len:x}-{mtime_secs:x}.{mtime_nanos:x}\"")
+}
+
+/// RFC 9110 §13.2.2 steps 3 and 4 for GET/HEAD: whether the answer is 304.
+/// `If-None-Match` (weak comparison) decides when present; `If-Modified-Since` only when
+/// it is absent.
+pub fn not_modified(head: &RequestHead, etag: &str, mtime_secs: u64) -> bool {
+    if let Some(inm) = &head.if_none_match {
+        let inm = inm.trim();
+        if inm == "*" {
+            return true;
+        }
+        let ours = opaque(etag);
+        return split_tags(inm).any(|t| opaque(t) == ours);
+    }
+    if let Some(ims) = head.if_modified_since.as_deref().and_then(parse_http_date) {
+        return mtime_secs <= ims;
+    }
+    false
+}
+
+/// An entity tag without its weakness prefix, for weak comparison.
+fn opaque(tag: &str) -> &str {
+    tag.strip_prefix("W/").unwrap_or(tag)
+}
+
+fn split_tags(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// What a `Range` header asks of a file of a given length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeAnswer {
+    /// The whole file (no `Range`, one we ignore, or several ranges: see the README).
+    Full,
+    /// `206` with these bytes.
+    Partial { start: u64, len: u64 },
+    /// `416` with `Content-Range: bytes */LEN`.
+    Unsatisfiable,
+}
+
+/// Evaluates `Range` and `If-Range` for a file of `len` bytes.
+pub fn range(head: &RequestHead, etag: &str, last_modified: &str, len: u64) -> RangeAnswer {
+    let Some(spec) = head.range.as_deref() else {
+        return RangeAnswer::Full;
+    };
+    if let Some(cond) = head.if_range.as_deref().map(str::trim) {
+        // Strong comparison for a tag (a weak tag never matches); exact for a date.
+        let matches = if cond.starts_with('"') {
+            cond == etag
+        } else if cond.starts_with("W/") {
+            false
+        } else {
+            cond == last_modified
+        };
+        if !matches {
+            return RangeAnswer::Full;
+        }
+    }
+    parse_range(spec, len)
+}
+
+/// Parses `bytes=a-b`, `bytes=a-`, `bytes=-n`. Malformed or multiple ranges: `Full`.
+pub fn parse_range(spec: &str, len: u64) -> RangeAnswer {
+    let spec = spec.trim();
+    let Some((unit, set)) = spec.split_once('=') else {
+        return RangeAnswer::Full;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || set.contains(',') {
+        return RangeAnswer::Full;
+    }
+    let Some((first, last)) = set.trim().split_once('-') else {
+        return RangeAnswer::Full;
+    };
+    let num = |s: &str| -> Option<u64> {
+        let s = s.trim();
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    match (first.trim().is_empty(), last.trim().is_empty()) {
+        (true, true) => RangeAnswer::Full,
+        (true, false) => {
+            let Some(n) = num(last) else {
+                return RangeAnswer::Full;
+            };
+            if n == 0 || len == 0 {
+                return RangeAnswer::Unsatisfiable;
+            }
+            let n = n.min(len);
+            RangeAnswer::Partial {
+                start: len - n,
+                len: n,
+            }
+        }
+        (false, open_end) => {
+            let Some(a) = num(first) else {
+                return RangeAnswer::Full;
+            };
+            let b = if open_end {
+                u64::MAX
+            } else {
+                match num(last) {
+                    Some(b) if b >= a => b,
+                    _ => return RangeAnswer::Full,
+                }
+            };
+            if a >= len {
+                return RangeAnswer::Unsatisfiable;
+            }
+            let end = b.min(len - 1);
+            RangeAnswer::Partial {
+                start: a,
+                len: end - a + 1,
+            }
+        }
+    }
+}

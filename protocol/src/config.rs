@@ -1,0 +1,50 @@
+//! Server settings the core needs: who we are (for `Host`), limits and deadlines.
+
+use crate::host::HostPolicy;
+
+/// Settings shared by every connection of one server. Build it once with
+/// [`Config::new`] and share it (`Arc<Config>`).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The `Host` rules derived from the bind address, the port and `--allow-host`.
+    pub hosts: HostPolicy,
+    /// No bytes from the client for this long closes an idle connection (ms).
+    pub idle_timeout_ms: u64,
+    /// A request head must be complete this long after its first byte (ms); else 408.
+    pub head_timeout_ms: u64,
+    /// Requests answered on one connection before it closes.
+    pub max_requests: u32,
+    /// The largest request body accepted (bytes); a larger one gets 413.
+    pub max_body: u64,
+    /// `Cache-Control` value sent with file responses (empty: none).
+    pub cache_control: String,
+    /// The `Server` header value.
+    pub server_name: String,
+}
+
+/// The request-head limit (bytes): a longer head gets 431 (414 for a long target).
+pub const MAX_HEAD: usize = 8 * 1024;
+/// The most header fields in one request; more gets 431.
+pub const MAX_HEADERS: usize = 100;
+/// The longest method token; longer gets 400.
+pub const MAX_METHOD: usize = 32;
+
+impl Config {
+    /// Settings for a server bound to `bind_host:port` with the SPEC's defaults.
+    pub fn new(bind_host: &str, port: u16, allow_hosts: &[String]) -> Self {
+        Config {
+            hosts: HostPolicy::new(bind_host, port, allow_hosts),
+            idle_timeout_ms: 30_000,
+            head_timeout_ms: 10_000,
+            max_requests: 100,
+            max_body: 10 * 1024 * 1024,
+            cache_control: "no-cache".to_string(),
+            server_name: concat!("rust-file-server/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+
+    /// The idle timeout in whole seconds, as advertised in `Keep-Alive: timeout=`.
+    pub fn idle_timeout_secs(&self) -> u64 {
+        self.idle_timeout_ms / 1000
+    }
+}

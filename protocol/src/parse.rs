@@ -1,0 +1,288 @@
+//! The request head: httparse does the tokenizing; this module adds the limits and the
+//! stricter rules of SPEC "Security" (no bare LF, no obsolete folding, no whitespace
+//! before a colon, method length, 414/431, 505) and extracts the header fields the
+//! server acts on, in one pass.
+
+use crate::config::{MAX_HEAD, MAX_HEADERS, MAX_METHOD};
+use crate::framing::{self, Framing};
+use crate::Refusal;
+
+/// The methods the server routes; every other token is [`Method::Other`] (405).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Options,
+    Other(String),
+}
+
+impl Method {
+    fn from_token(t: &str) -> Method {
+        match t {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "OPTIONS" => Method::Options,
+            other => Method::Other(other.to_string()),
+        }
+    }
+
+    /// The method token as sent.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Options => "OPTIONS",
+            Method::Other(s) => s,
+        }
+    }
+}
+
+/// A parsed request head with the header fields the server uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: Method,
+    /// The request target as sent (visible ASCII only).
+    pub target: String,
+    /// `1` for HTTP/1.1, `0` for HTTP/1.0.
+    pub minor: u8,
+    /// The one `Host` value, if there was exactly one.
+    pub host: Option<Vec<u8>>,
+    /// How many `Host` fields were sent.
+    pub host_count: u32,
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// Whether the client wants the connection kept open after this request.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` was sent.
+    pub expect_continue: bool,
+    /// The media type of `Content-Type` is `application/json`.
+    pub content_type_json: bool,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+    /// `Accept-Encoding` allows `br` / `gzip`.
+    pub accept_br: bool,
+    pub accept_gzip: bool,
+}
+
+/// The outcome of looking at the start of the input buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// Not a whole head yet (and no limit crossed).
+    Partial,
+    /// A whole head of `len` bytes.
+    Complete(Box<RequestHead>, usize),
+}
+
+/// Parses the request head at the start of `buf`.
+///
+/// Errors are refusals with the status of SPEC "Security"; all of them close the
+/// connection, since the stream can no longer be trusted to be framed.
+pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
+    let skip = leading_empty_lines(buf);
+    let buf = &buf[skip..];
+    check_method_len(buf)?;
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let status = match req.parse(buf) {
+        Ok(s) => s,
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(Refusal::close(431, "too many header fields"))
+        }
+        Err(httparse::Error::Version) => return Err(version_refusal(buf)),
+        Err(_) => return Err(Refusal::close(400, "malformed request head")),
+    };
+    let len = match status {
+        httparse::Status::Partial => {
+            return if buf.len() > MAX_HEAD {
+                Err(oversize(buf))
+            } else {
+                Ok(Parsed::Partial)
+            }
+        }
+        httparse::Status::Complete(len) => len,
+    };
+    if len > MAX_HEAD {
+        return Err(oversize(buf));
+    }
+    // httparse accepts a bare LF as a line end (RFC 9112 §2.2 MAY); we do not, so that no
+    // front-end that disagrees can be used to smuggle a request past us.
+    if has_bare_lf(&buf[..len]) {
+        return Err(Refusal::close(400, "bare LF in request head"));
+    }
+    let method = Method::from_token(req.method.unwrap_or(""));
+    let target = req.path.unwrap_or("");
+    if !target.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err(Refusal::close(400, "invalid byte in request target"));
+    }
+    let minor = req.version.unwrap_or(1);
+    let mut head = RequestHead {
+        method,
+        target: target.to_string(),
+        minor,
+        host: None,
+        host_count: 0,
+        framing: Framing::None,
+        keep_alive: minor == 1,
+        expect_continue: false,
+        content_type_json: false,
+        if_none_match: None,
+        if_modified_since: None,
+        range: None,
+        if_range: None,
+        accept_br: false,
+        accept_gzip: false,
+    };
+    let mut lengths = framing::LengthFields::default();
+    let (mut saw_close, mut saw_keep_alive) = (false, false);
+    for h in req.headers.iter() {
+        let name = h.name;
+        let value = trim_ows(h.value);
+        if name.eq_ignore_ascii_case("host") {
+            head.host_count += 1;
+            head.host = Some(value.to_vec());
+        } else if name.eq_ignore_ascii_case("content-length") {
+            lengths.content_length(value)?;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            lengths.transfer_encoding(value)?;
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in list(value) {
+                saw_close |= token.eq_ignore_ascii_case(b"close");
+                saw_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            if value.eq_ignore_ascii_case(b"100-continue") {
+                head.expect_continue = true;
+            } else {
+                return Err(Refusal::close(417, "unsupported expectation"));
+            }
+        } else if name.eq_ignore_ascii_case("content-type") {
+            let media = value.split(|&b| b == b';').next().unwrap_or(b"");
+            head.content_type_json = trim_ows(media).eq_ignore_ascii_case(b"application/json");
+        } else if name.eq_ignore_ascii_case("if-none-match") {
+            head.if_none_match = text(value);
+        } else if name.eq_ignore_ascii_case("if-modified-since") {
+            head.if_modified_since = text(value);
+        } else if name.eq_ignore_ascii_case("range") {
+            head.range = text(value);
+        } else if name.eq_ignore_ascii_case("if-range") {
+            head.if_range = text(value);
+        } else if name.eq_ignore_ascii_case("accept-encoding") {
+            accept_encoding(value, &mut head);
+        }
+    }
+    head.framing = lengths.finish(minor)?;
+    if head.host_count != 1 {
+        head.host = None;
+    }
+    // HTTP/1.1 persists unless `close`; HTTP/1.0 only with `keep-alive`; `close` wins.
+    head.keep_alive = !saw_close && (minor == 1 || saw_keep_alive);
+    Ok(Parsed::Complete(Box::new(head), skip + len))
+}
+
+fn leading_empty_lines(buf: &[u8]) -> usize {
+    let mut i = 0;
+    while buf[i..].starts_with(b"\r\n") {
+        i += 2;
+    }
+    i
+}
+
+/// A method token longer than [`MAX_METHOD`] is refused before anything else.
+fn check_method_len(buf: &[u8]) -> Result<(), Refusal> {
+    let scan = &buf[..buf.len().min(MAX_METHOD + 1)];
+    match scan.iter().position(|&b| b == b' ') {
+        Some(_) => Ok(()),
+        None if scan.len() > MAX_METHOD => Err(Refusal::close(400, "method token too long")),
+        None => Ok(()),
+    }
+}
+
+/// httparse says "Version" for anything after the target that is not HTTP/1.0 or 1.1:
+/// a well-formed `HTTP/x.y` is a version we do not speak (505), the rest is malformed.
+fn version_refusal(buf: &[u8]) -> Refusal {
+    let line_end = buf
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit() => {
+            Refusal::close(505, "HTTP version not supported")
+        }
+        [b'H', b'T', b'T', b'P', b'/', a] if a.is_ascii_digit() => {
+            Refusal::close(505, "HTTP version not supported")
+        }
+        _ => Refusal::close(400, "malformed request line"),
+    }
+}
+
+/// Over the head limit: 414 when the request line alone does not fit, else 431.
+fn oversize(buf: &[u8]) -> Refusal {
+    let line_end = buf.iter().take(MAX_HEAD + 1).position(|&b| b == b'\n');
+    match line_end {
+        None => Refusal::close(414, "request target too long"),
+        Some(_) => Refusal::close(431, "request head too large"),
+    }
+}
+
+fn has_bare_lf(head: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for &b in head {
+        if b == b'\n' && prev != b'\r' {
+            return true;
+        }
+        prev = b;
+    }
+    false
+}
+
+/// Trims optional whitespace (SP / HTAB) at both ends.
+pub fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// The elements of a comma-separated list, trimmed, empty ones skipped.
+pub fn list(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    v.split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|t| !t.is_empty())
+}
+
+fn text(v: &[u8]) -> Option<String> {
+    std::str::from_utf8(v).ok().map(str::to_string)
+}
+
+fn accept_encoding(value: &[u8], head: &mut RequestHead) {
+    for item in list(value) {
+        let mut parts = item.split(|&b| b == b';');
+        let coding = trim_ows(parts.next().unwrap_or(b""));
+        let refused = parts.any(|p| {
+            let p = trim_ows(p);
+            p.len() >= 2
+                && p[..2].eq_ignore_ascii_case(b"q=")
+                && p[2..].iter().all(|&b| b == b'0' || b == b'.')
+        });
+        let ok = !refused;
+        if coding.eq_ignore_ascii_case(b"br") {
+            head.accept_br = ok;
+        } else if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
+            head.accept_gzip = ok;
+        } else if coding == b"*" {
+            head.accept_br |= ok;
+            head.accept_gzip |= ok;
+        }
+    }
+}

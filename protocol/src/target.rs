@@ -1,0 +1,140 @@
+//! The request target → a path below the web root, by the rules of SPEC "Security":
+//! percent-decode once, split on `/`, refuse `..`, backslash, NUL and encoded slashes.
+//! A [`SafePath`] can only be made here, so every path the core hands a runtime has
+//! passed these rules.
+
+use crate::Refusal;
+use percent_encoding::percent_decode;
+
+/// A relative path below the web root: `/`-separated segments, none empty, none `.` or
+/// `..`, none starting with `.`, no backslash, no NUL. The runtime joins it to the root
+/// (and still checks the resolved file, for symlinks).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SafePath(String);
+
+impl SafePath {
+    /// The path, e.g. `index.html` or `uploads/ab.json`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Its segments.
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/')
+    }
+
+    /// The last segment (the file name).
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+
+    /// The same path with a suffix on the file name (`a.html` → `a.html.gz`).
+    pub fn with_suffix(&self, suffix: &str) -> SafePath {
+        SafePath(format!("{}{}", self.0, suffix))
+    }
+}
+
+/// What a request target routes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `*` (only meaningful for OPTIONS).
+    Asterisk,
+    /// A path below the root.
+    Path(SafePath),
+}
+
+const FORBIDDEN: Refusal = Refusal::keep(403, "path escapes the web root");
+
+/// The path part of an origin-form target (`/a/b?q`) or of an absolute-form one whose
+/// authority was already checked, decoded and checked.
+pub fn resolve_path(path: &str) -> Result<SafePath, Refusal> {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let raw = path.as_bytes();
+    if raw.first() != Some(&b'/') {
+        return Err(Refusal::keep(400, "request target is not an absolute path"));
+    }
+    // An encoded slash or backslash would let a decoded segment span directories.
+    if contains_encoded(raw, b'/') || contains_encoded(raw, b'\\') || contains_encoded(raw, 0) {
+        return Err(FORBIDDEN);
+    }
+    if !valid_escapes(raw) {
+        return Err(Refusal::keep(400, "malformed percent-encoding"));
+    }
+    let decoded: Vec<u8> = percent_decode(raw).collect();
+    let decoded =
+        String::from_utf8(decoded).map_err(|_| Refusal::keep(400, "request path is not UTF-8"))?;
+    if decoded.contains(['\\', '\0']) || decoded.chars().any(char::is_control) {
+        return Err(FORBIDDEN);
+    }
+    let mut out = String::with_capacity(decoded.len() + 10);
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => continue,
+            ".." => return Err(FORBIDDEN),
+            s if s.starts_with('.') => {
+                return Err(Refusal::keep(404, "hidden files are not served"))
+            }
+            s => {
+                if !out.is_empty() {
+                    out.push('/');
+                }
+                out.push_str(s);
+            }
+        }
+    }
+    // A directory target (`/`, `/docs/`) is its index.html.
+    if decoded.ends_with('/') {
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str("index.html");
+    }
+    if out.is_empty() {
+        out.push_str("index.html");
+    }
+    Ok(SafePath(out))
+}
+
+/// Whether `%XX` decoding to `byte` occurs in `raw`.
+fn contains_encoded(raw: &[u8], byte: u8) -> bool {
+    raw.windows(3)
+        .any(|w| w[0] == b'%' && hex(w[1]).zip(hex(w[2])).map(|(h, l)| h * 16 + l) == Some(byte))
+}
+
+fn valid_escapes(raw: &[u8]) -> bool {
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' {
+            if i + 2 >= raw.len() {
+                return false;
+            }
+            if hex(raw[i + 1]).is_none() || hex(raw[i + 2]).is_none() {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Splits an absolute-form target (`http://host:port/path`) into authority and path.
+/// `None` when it is not `http://` or has no authority.
+pub fn split_absolute(target: &str) -> Option<(&str, &str)> {
+    let scheme_end = target.find("://")?;
+    if !target[..scheme_end].eq_ignore_ascii_case("http") {
+        return None;
+    }
+    let rest = &target[scheme_end + 3..];
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(auth_end);
+    if authority.is_empty() {
+        return None;
+    }
+    Some((authority, if path.is_empty() { "/" } else { path }))
+}
