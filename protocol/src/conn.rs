@@ -147,6 +147,8 @@ pub struct Connection {
     last_activity_ms: u64,
     head_started_ms: Option<u64>,
     eof: bool,
+    /// The answer just queued ends the connection: close once its body is queued too.
+    close_pending: bool,
     date: DateCache,
     seed: [u8; 16],
     uploads: u64,
@@ -182,6 +184,7 @@ impl Connection {
             last_activity_ms: now.mono_ms,
             head_started_ms: None,
             eof: false,
+            close_pending: false,
             date: DateCache::default(),
             seed,
             uploads: 0,
@@ -232,6 +235,7 @@ impl Connection {
                     &req,
                     Refusal::close(408, "request body not received in time"),
                 );
+                self.close();
             }
             _ => {}
         }
@@ -355,6 +359,9 @@ impl Connection {
     /// a result from the runtime.
     fn advance(&mut self) {
         loop {
+            if self.close_pending {
+                break;
+            }
             match std::mem::replace(&mut self.state, State::Head) {
                 State::Head => {
                     let buf = &self.input[self.pos..];
@@ -415,6 +422,9 @@ impl Connection {
                     break;
                 }
             }
+        }
+        if self.close_pending {
+            self.close();
         }
         if self.pos == self.input.len() {
             self.input.clear();
@@ -769,7 +779,8 @@ impl Connection {
         buf.extend_from_slice(body);
         self.out.push_back(Action::Send(buf));
         if !keep {
-            self.close();
+            // Closed by `advance` once the body (a SendFile) is queued too.
+            self.close_pending = true;
         }
     }
 

@@ -1,0 +1,289 @@
+//! A test driver for `protocol::Connection`: feeds bytes, answers file and upload
+//! actions from a fake file system, and turns the actions into values easy to assert on.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use protocol::{Action, Config, Connection, FileError, FileMeta, Now, UploadError};
+
+/// Declares a test that runs natively and under wasm-bindgen-test.
+#[macro_export]
+macro_rules! t {
+    ($name:ident $body:block) => {
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        fn $name() $body
+    };
+}
+
+/// What came out of the connection, simplified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Out {
+    Resp(Resp),
+    Continue,
+    Open(String),
+    SendFile { offset: u64, len: u64 },
+    Write(String),
+    Close,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn has(&self, name: &str) -> bool {
+        self.header(name).is_some()
+    }
+}
+
+pub const T0: u64 = 1_800_000_000;
+pub const MTIME: u64 = 1_700_000_000;
+
+/// A fake web root.
+pub fn files() -> HashMap<&'static str, Result<FileMeta, FileError>> {
+    let f = |len| {
+        Ok(FileMeta {
+            len,
+            mtime_secs: MTIME,
+            mtime_nanos: 0,
+            is_dir: false,
+        })
+    };
+    let mut m = HashMap::new();
+    m.insert("index.html", f(1133));
+    m.insert("logo.png", f(7028));
+    m.insert("sample.txt", f(218));
+    m.insert("photo.jpg", f(10));
+    m.insert("photo.jpeg", f(10));
+    m.insert("page.htm", f(10));
+    m.insert("uploads/a.json", f(7));
+    m.insert("style.css", f(50));
+    m.insert("app.js", f(50));
+    m.insert("pic.svg", f(50));
+    m.insert("favicon.ico", f(50));
+    m.insert("anim.gif", f(50));
+    m.insert("img.webp", f(50));
+    m.insert("mod.wasm", f(50));
+    m.insert("notes.qqq", f(5));
+    m.insert("README", f(5));
+    m.insert("empty.html", f(0));
+    m.insert("big.html", f(1 << 30));
+    m.insert("docs/index.html", f(42));
+    m.insert("app.js.br", f(20));
+    m.insert("app.js.gz", f(30));
+    m.insert("style.css.gz", f(25));
+    m.insert(
+        "uploads",
+        Ok(FileMeta {
+            len: 4096,
+            mtime_secs: MTIME,
+            mtime_nanos: 0,
+            is_dir: true,
+        }),
+    );
+    m.insert(
+        "docs",
+        Ok(FileMeta {
+            len: 4096,
+            mtime_secs: MTIME,
+            mtime_nanos: 0,
+            is_dir: true,
+        }),
+    );
+    m.insert("escape.html", Err(FileError::Forbidden));
+    m.insert("broken.html", Err(FileError::Other));
+    m
+}
+
+pub fn config() -> Config {
+    Config::new("127.0.0.1", 8080, &[])
+}
+
+/// Drives one connection.
+pub struct Driver {
+    pub conn: Connection,
+    pub now: Now,
+    pub files: HashMap<&'static str, Result<FileMeta, FileError>>,
+    pub upload_result: Result<(), UploadError>,
+    pub uploads: Vec<(String, Vec<u8>)>,
+    pub out: Vec<Out>,
+    pub closed: bool,
+}
+
+impl Driver {
+    pub fn new() -> Self {
+        Self::with(config())
+    }
+
+    pub fn with(config: Config) -> Self {
+        let now = Now::new(0, T0);
+        Driver {
+            conn: Connection::new(Arc::new(config), now, [42; 16], "test-peer"),
+            now,
+            files: files(),
+            upload_result: Ok(()),
+            uploads: Vec::new(),
+            out: Vec::new(),
+            closed: false,
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> &mut Self {
+        self.conn.receive(bytes, self.now);
+        self.drain();
+        self
+    }
+
+    pub fn eof(&mut self) -> &mut Self {
+        self.conn.receive_eof(self.now);
+        self.drain();
+        self
+    }
+
+    pub fn advance_ms(&mut self, ms: u64) -> &mut Self {
+        self.now.mono_ms += ms;
+        self.now.unix_secs = T0 + self.now.mono_ms / 1000;
+        self
+    }
+
+    pub fn fire_timeout(&mut self) -> &mut Self {
+        self.conn.timeout(self.now);
+        self.drain();
+        self
+    }
+
+    fn drain(&mut self) {
+        while let Some(a) = self.conn.poll() {
+            assert!(!self.closed, "action after Close: {a:?}");
+            match a {
+                Action::Send(bytes) => self.parse_sent(&bytes),
+                Action::OpenFile(p) => {
+                    let path = p.as_str().to_string();
+                    self.out.push(Out::Open(path.clone()));
+                    match self.files.get(path.as_str()) {
+                        Some(Ok(meta)) => self.conn.file_opened(*meta),
+                        Some(Err(e)) => self.conn.file_failed(*e),
+                        None => self.conn.file_failed(FileError::NotFound),
+                    }
+                }
+                Action::SendFile { offset, len } => self.out.push(Out::SendFile { offset, len }),
+                Action::WriteUpload { name, body } => {
+                    self.out.push(Out::Write(name.clone()));
+                    self.uploads.push((name, body));
+                    self.conn.upload_written(self.upload_result);
+                }
+                Action::Close => {
+                    self.out.push(Out::Close);
+                    self.closed = true;
+                }
+            }
+        }
+    }
+
+    /// Splits a Send into its responses (a Send may hold a head plus an inline body).
+    fn parse_sent(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut r = httparse::Response::new(&mut headers);
+            let n = match r.parse(bytes) {
+                Ok(httparse::Status::Complete(n)) => n,
+                other => panic!(
+                    "unparseable response {other:?}: {:?}",
+                    String::from_utf8_lossy(bytes)
+                ),
+            };
+            let status = r.code.unwrap_or(0);
+            let hs: Vec<(String, String)> = r
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            bytes = &bytes[n..];
+            if status == 100 {
+                self.out.push(Out::Continue);
+                continue;
+            }
+            let len: usize = hs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.parse().expect("numeric content-length"))
+                .unwrap_or(0);
+            // A body is inline when the bytes are here; else a SendFile follows (or HEAD).
+            let take = if bytes.len() >= len { len } else { 0 };
+            let body = bytes[..take].to_vec();
+            bytes = &bytes[take..];
+            self.out.push(Out::Resp(Resp {
+                status,
+                headers: hs,
+                body,
+            }));
+        }
+    }
+
+    /// The responses only.
+    pub fn responses(&self) -> Vec<&Resp> {
+        self.out
+            .iter()
+            .filter_map(|o| if let Out::Resp(r) = o { Some(r) } else { None })
+            .collect()
+    }
+
+    /// The one response (asserts there is exactly one).
+    pub fn only(&self) -> &Resp {
+        let r = self.responses();
+        assert_eq!(r.len(), 1, "expected one response, got {:#?}", self.out);
+        r[0]
+    }
+
+    pub fn status(&self) -> u16 {
+        self.only().status
+    }
+}
+
+impl Default for Driver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One request through a fresh connection.
+pub fn one(req: &[u8]) -> Driver {
+    let mut d = Driver::new();
+    d.send(req);
+    d
+}
+
+/// `GET path` with a good Host.
+pub fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n").into_bytes()
+}
+
+/// `METHOD path` with a good Host and extra header lines (each ending in \r\n).
+pub fn req(method: &str, path: &str, extra: &str) -> Vec<u8> {
+    format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n{extra}\r\n").into_bytes()
+}
+
+/// A JSON upload.
+pub fn upload(body: &str) -> Vec<u8> {
+    format!(
+        "POST /upload HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
