@@ -1,0 +1,271 @@
+//! The command line of SPEC "Command line", defined once for both runtimes:
+//!
+//! ```text
+//! runtime-std [PORT] [HOST] [MAX_THREADS] [OPTIONS]
+//! ```
+//!
+//! The positionals keep the seed's order and defaults (8080, 127.0.0.1, 10); `--port`,
+//! `--host` and `--threads` say the same by name and win over the positionals. Bad
+//! arguments are clap's usage error (exit 2); [`Args::open_root`] and [`Args::listen`]
+//! turn a missing root or a busy port into one clear line for [`fail`] (exit 1).
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::files::Root;
+
+/// Default port, host and worker count: the seed's.
+pub const DEFAULT_PORT: u16 = 8080;
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_THREADS: usize = 10;
+
+/// The server's command line.
+#[derive(Parser, Debug, Clone, PartialEq, Eq)]
+#[command(
+    version,
+    about = "A hardened HTTP/1.1 file and upload server.",
+    long_about = "A hardened HTTP/1.1 file and upload server: serves the files below --root, \
+                  accepts JSON uploads at POST /upload into ROOT/uploads/."
+)]
+pub struct Args {
+    /// Port to listen on (0: any free port) [default: 8080]
+    #[arg(value_name = "PORT")]
+    pub port_arg: Option<u16>,
+    /// Address to bind, e.g. 0.0.0.0 for the local network [default: 127.0.0.1]
+    #[arg(value_name = "HOST")]
+    pub host_arg: Option<String>,
+    /// Worker threads (runtime-std: the pool; runtime-smol: executor threads) [default: 10]
+    #[arg(value_name = "MAX_THREADS", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads_arg: Option<u32>,
+
+    /// Port to listen on; wins over the positional PORT
+    #[arg(long = "port", value_name = "PORT")]
+    pub port_flag: Option<u16>,
+    /// Address to bind; wins over the positional HOST
+    #[arg(long = "host", value_name = "HOST")]
+    pub host_flag: Option<String>,
+    /// Worker threads; wins over the positional MAX_THREADS
+    #[arg(long = "threads", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads_flag: Option<u32>,
+
+    /// The web root directory
+    #[arg(long, value_name = "DIR", default_value = "resources")]
+    pub root: PathBuf,
+    /// Close a connection after this many seconds without a byte from the client
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout: u64,
+    /// A started request head must be complete within this many seconds (else 408)
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub head_timeout: u64,
+    /// Requests answered on one connection before it closes
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests: u32,
+    /// Accepted connections waiting for a worker before new ones get 503 (runtime-std)
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub queue: usize,
+    /// Open connections before new ones get 503 (runtime-smol)
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// The largest request body accepted, in bytes (larger: 413)
+    #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_body: u64,
+    /// Another name this server answers to in `Host` (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
+}
+
+impl Args {
+    /// The port: `--port`, else the positional, else 8080.
+    pub fn port(&self) -> u16 {
+        self.port_flag.or(self.port_arg).unwrap_or(DEFAULT_PORT)
+    }
+
+    /// The bind address: `--host`, else the positional, else 127.0.0.1.
+    pub fn host(&self) -> &str {
+        self.host_flag
+            .as_deref()
+            .or(self.host_arg.as_deref())
+            .unwrap_or(DEFAULT_HOST)
+    }
+
+    /// The worker count: `--threads`, else the positional, else 10 (at least 1).
+    pub fn threads(&self) -> usize {
+        self.threads_flag
+            .or(self.threads_arg)
+            .map_or(DEFAULT_THREADS, |n| n.max(1) as usize)
+    }
+
+    /// The core's settings for a server that ended up on `actual_port`.
+    pub fn config(&self, actual_port: u16) -> protocol::Config {
+        let mut config = protocol::Config::new(self.host(), actual_port, &self.allow_host);
+        config.idle_timeout_ms = self.idle_timeout.saturating_mul(1000);
+        config.head_timeout_ms = self.head_timeout.saturating_mul(1000);
+        config.max_requests = self.max_requests.max(1);
+        config.max_body = self.max_body;
+        config
+    }
+
+    /// Opens the web root, or says in one line why not.
+    pub fn open_root(&self) -> Result<Root, String> {
+        Root::new(&self.root)
+            .map_err(|e| format!("cannot use web root {}: {e}", self.root.display()))
+    }
+
+    /// Binds the listening socket (address reuse on, as usual for servers), or says in
+    /// one line why not.
+    pub fn listen(&self) -> Result<TcpListener, String> {
+        let host = self.host();
+        let port = self.port();
+        // `[::1]` and `::1` both mean the IPv6 loopback.
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = (bare, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve host {host}: {e}"))?
+            .collect();
+        let mut last = None;
+        for addr in &addrs {
+            match TcpListener::bind(addr) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = Some((addr, e)),
+            }
+        }
+        Err(match last {
+            Some((addr, e)) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                format!("cannot listen on {addr}: the port is already in use")
+            }
+            Some((addr, e)) => format!("cannot listen on {addr}: {e}"),
+            None => format!("cannot resolve host {host}: no address"),
+        })
+    }
+}
+
+/// Prints the one stdout line that says where the server listens
+/// (`listening on http://127.0.0.1:8080`) and flushes it; tests and scripts read it.
+pub fn announce(addr: SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on http://{addr}");
+    let _ = out.flush();
+}
+
+/// Prints one line to stderr and exits with status 1 (a start-up failure).
+pub fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("runtime-std").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let a = parse(&[]).expect("no args");
+        assert_eq!((a.port(), a.host(), a.threads()), (8080, "127.0.0.1", 10));
+        assert_eq!(a.root, PathBuf::from("resources"));
+        let c = a.config(8080);
+        assert_eq!(c.idle_timeout_ms, 30_000);
+        assert_eq!(c.head_timeout_ms, 10_000);
+        assert_eq!(c.max_requests, 100);
+        assert_eq!(c.max_body, 10 * 1024 * 1024);
+        assert_eq!(a.queue, 64);
+        assert_eq!(a.max_connections, 10_000);
+    }
+
+    #[test]
+    fn positionals_in_the_seeds_order() {
+        let a = parse(&["8000", "0.0.0.0", "20"]).expect("positionals");
+        assert_eq!((a.port(), a.host(), a.threads()), (8000, "0.0.0.0", 20));
+    }
+
+    #[test]
+    fn flags_win_over_positionals() {
+        let a = parse(&[
+            "8000",
+            "0.0.0.0",
+            "20",
+            "--port",
+            "0",
+            "--host",
+            "::1",
+            "--threads",
+            "3",
+        ])
+        .expect("flags");
+        assert_eq!((a.port(), a.host(), a.threads()), (0, "::1", 3));
+    }
+
+    #[test]
+    fn options_reach_the_config() {
+        let a = parse(&[
+            "--idle-timeout",
+            "2",
+            "--head-timeout",
+            "1",
+            "--max-requests",
+            "5",
+            "--max-body",
+            "100",
+            "--allow-host",
+            "a.test",
+            "--allow-host",
+            "b.test",
+            "--root",
+            "/srv/www",
+            "--queue",
+            "0",
+        ])
+        .expect("options");
+        let c = a.config(1234);
+        assert_eq!(c.idle_timeout_ms, 2000);
+        assert_eq!(c.head_timeout_ms, 1000);
+        assert_eq!(c.max_requests, 5);
+        assert_eq!(c.max_body, 100);
+        assert_eq!(a.allow_host, ["a.test", "b.test"]);
+        assert_eq!(a.queue, 0);
+        assert!(c.hosts.check(b"a.test:1234").is_ok());
+        assert!(c.hosts.check(b"127.0.0.1:1234").is_ok());
+        assert!(c.hosts.check(b"c.test:1234").is_err());
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        for bad in [
+            &["notaport"][..],
+            &["70000"],
+            &["80", "h", "0"],
+            &["--threads", "0"],
+            &["--idle-timeout", "0"],
+            &["--max-requests", "0"],
+            &["--bogus"],
+            &["1", "h", "2", "extra"],
+        ] {
+            let e = parse(bad).expect_err("must fail");
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_busy_port_is_one_clear_line() {
+        let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = taken.local_addr().expect("addr").port().to_string();
+        let a = parse(&["--port", &port]).expect("args");
+        let e = a.listen().expect_err("port in use");
+        assert!(e.contains("already in use"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn a_missing_root_is_one_clear_line() {
+        let a = parse(&["--root", "/nonexistent/www"]).expect("args");
+        let e = a.open_root().err().expect("missing root");
+        assert!(e.contains("/nonexistent/www"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+}

@@ -1,0 +1,79 @@
+//! The clocks the core needs, read in one place: a monotonic millisecond counter for
+//! deadlines and the wall clock for `Date`; and random seeds for upload names.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use protocol::Now;
+
+/// A monotonic clock started when the server starts. Cheap to copy and to read.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock {
+    /// A clock whose monotonic counter starts at 0 now.
+    pub fn new() -> Self {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+
+    /// The current time as the core wants it.
+    pub fn now(&self) -> Now {
+        let mono_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let unix_secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Now::new(mono_ms, unix_secs)
+    }
+
+    /// The monotonic millisecond value of an [`Instant`] (for converting deadlines).
+    pub fn mono_ms(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// 16 random bytes from the operating system, for [`protocol::Connection::new`]
+/// (upload names are derived from it). Falls back to time and address entropy if the
+/// system source fails, which on Linux it does not.
+pub fn seed() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let local = &bytes as *const _ as usize as u128;
+        let mixed = nanos ^ (local << 64) ^ u128::from(std::process::id());
+        bytes = mixed.to_le_bytes();
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_is_monotonic_and_wall_clock_is_recent() {
+        let c = Clock::new();
+        let a = c.now();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let b = c.now();
+        assert!(b.mono_ms >= a.mono_ms + 4, "{a:?} {b:?}");
+        assert!(a.unix_secs > 1_700_000_000);
+    }
+
+    #[test]
+    fn seeds_differ() {
+        assert_ne!(seed(), seed());
+    }
+}
