@@ -1,1 +1,13 @@
-fn main() {}
+//! `runtime-smol [PORT] [HOST] [MAX_THREADS] [OPTIONS]`: the file and upload server on a
+//! smol executor run by MAX_THREADS OS threads. See the crate docs of `runtime_smol`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use runtime_std::cli::Args;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    runtime_std::logging::init();
+    runtime_smol::run(&args)
+}

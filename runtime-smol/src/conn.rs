@@ -1,0 +1,318 @@
+//! One connection task: drives one [`protocol::Connection`] over one non-blocking socket.
+//!
+//! The loop: execute every action the core has queued (responses are appended to one
+//! output buffer; a file open or an upload write waits on the blocking pool), write the
+//! buffer, then wait for whichever comes first — bytes from the client, the core's
+//! deadline, or the server shutting down — and feed it to the core.
+//!
+//! Memory per idle connection is the task itself: the read buffer is per thread, the
+//! output buffer is given back once flushed, and the deadline timer is one entry in the
+//! reactor that is moved only when the deadline comes earlier (a later deadline just
+//! lets the timer fire once early; the core then ignores `timeout`).
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::debug;
+use protocol::{Action, Config, Connection, Now};
+use smol::{future, Async, Timer};
+
+use runtime_std::clock::{self, Clock};
+
+use crate::files::{Body, Files, Opened};
+use crate::Closing;
+
+/// Bytes read per `read(2)`; one buffer per executor thread.
+const READ_CHUNK: usize = 64 * 1024;
+/// Queued output beyond this is written before more actions are executed (pipelining).
+const FLUSH_AT: usize = 256 * 1024;
+/// An output buffer larger than this is given back after each flush.
+const KEEP_OUT: usize = 16 * 1024;
+/// After we close our side: how long, and how many bytes, to drain from the client.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
+
+thread_local! {
+    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub config: Arc<Config>,
+    pub files: Files,
+    pub clock: Clock,
+    /// Closes when the server shuts down.
+    pub closing: Closing,
+    /// Open connections (for `--max-connections` and the drain at shutdown).
+    pub active: AtomicUsize,
+}
+
+/// Serves one connection until it closes.
+pub(crate) async fn serve(shared: &Shared, stream: Async<TcpStream>, peer: SocketAddr) {
+    let now = shared.clock.now();
+    let mut conn = Connection::new(
+        Arc::clone(&shared.config),
+        now,
+        clock::seed(),
+        peer.to_string(),
+    );
+    match drive(shared, &stream, &mut conn, now).await {
+        Ok(()) => linger_close(&stream, &shared.closing).await,
+        Err(e) => debug!("{peer} connection ended: {e}"),
+    }
+}
+
+/// What ended a wait for the client.
+enum Event {
+    /// `n` bytes (0: end of stream) were read and handed to the core.
+    Read(usize),
+    Deadline,
+    Closing,
+}
+
+async fn drive(
+    shared: &Shared,
+    stream: &Async<TcpStream>,
+    conn: &mut Connection,
+    start: Now,
+) -> io::Result<()> {
+    let idle_ms = shared.config.idle_timeout_ms;
+    let stall = Duration::from_millis(idle_ms);
+    let mut out: Vec<u8> = Vec::new();
+    let mut opened: Option<Arc<Opened>> = None;
+    let mut timer = Timer::never();
+    let mut armed: Option<u64> = None;
+    // For telling an idle keep-alive connection from one in the middle of a request:
+    // when bytes last came in, and whether a whole answer went out since.
+    let mut last_rx = start.mono_ms;
+    let mut answered = true;
+    let mut closing = shared.closing.is_closed();
+    let mut eof = false;
+    loop {
+        while let Some(action) = conn.poll() {
+            match action {
+                Action::Send(bytes) => {
+                    if !bytes.starts_with(b"HTTP/1.1 100 ") {
+                        answered = true;
+                    }
+                    if out.is_empty() {
+                        out = bytes;
+                    } else {
+                        out.extend_from_slice(&bytes);
+                    }
+                    if out.len() >= FLUSH_AT {
+                        flush(stream, &mut out, stall).await?;
+                    }
+                }
+                Action::OpenFile(path) => match shared.files.open(path).await {
+                    Ok(file) => {
+                        let meta = file.meta;
+                        opened = Some(file);
+                        conn.file_opened(meta);
+                    }
+                    Err(e) => {
+                        opened = None;
+                        conn.file_failed(e);
+                    }
+                },
+                Action::SendFile { offset, len } => {
+                    let Some(file) = opened.as_deref() else {
+                        return Err(io::Error::other("SendFile without an open file"));
+                    };
+                    send_body(stream, &mut out, file, offset, len, stall).await?;
+                }
+                Action::WriteUpload { name, body } => {
+                    let result = shared.files.write_upload(name, body).await;
+                    conn.upload_written(result);
+                }
+                Action::Close => {
+                    flush(stream, &mut out, stall).await?;
+                    return Ok(());
+                }
+            }
+        }
+        opened = None;
+        flush(stream, &mut out, stall).await?;
+        if out.capacity() > KEEP_OUT {
+            out = Vec::new();
+        }
+        if conn.is_closed() {
+            return Ok(());
+        }
+        let Some(deadline) = conn.deadline() else {
+            return Err(io::Error::other("the core waits for nothing"));
+        };
+        if eof {
+            // The core has had the end of the stream and still waits: nothing will come.
+            return Ok(());
+        }
+        let idle = answered && deadline == last_rx.saturating_add(idle_ms);
+        if closing && idle {
+            debug!("closing an idle connection for shutdown");
+            return Ok(());
+        }
+        if armed.is_none_or(|a| deadline < a) {
+            let now = shared.clock.now().mono_ms;
+            timer.set_at(Instant::now() + Duration::from_millis(deadline.saturating_sub(now)));
+            armed = Some(deadline);
+        }
+        let read = async {
+            loop {
+                stream.readable().await?;
+                match read_into(stream.get_ref(), conn, &shared.clock) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => return other.map(Event::Read),
+                }
+            }
+        };
+        let deadline_hit = async {
+            (&mut timer).await;
+            Ok(Event::Deadline)
+        };
+        let shutdown = async {
+            if closing {
+                future::pending::<()>().await;
+            }
+            let _ = shared.closing.recv().await;
+            Ok(Event::Closing)
+        };
+        match future::or(read, future::or(deadline_hit, shutdown)).await? {
+            Event::Read(n) => {
+                last_rx = shared.clock.now().mono_ms;
+                answered = false;
+                eof = n == 0;
+            }
+            Event::Deadline => {
+                armed = None;
+                conn.timeout(shared.clock.now());
+            }
+            Event::Closing => closing = true,
+        }
+    }
+}
+
+/// One `read(2)` into this thread's buffer, handed straight to the core.
+fn read_into(sock: &TcpStream, conn: &mut Connection, clock: &Clock) -> io::Result<usize> {
+    READ_BUF.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        let n = (&*sock).read(&mut buf[..])?;
+        let now = clock.now();
+        if n == 0 {
+            conn.receive_eof(now);
+        } else {
+            conn.receive(&buf[..n], now);
+        }
+        Ok(n)
+    })
+}
+
+/// Queues or streams `len` bytes of `file` from `offset`.
+async fn send_body(
+    stream: &Async<TcpStream>,
+    out: &mut Vec<u8>,
+    file: &Opened,
+    offset: u64,
+    len: u64,
+    stall: Duration,
+) -> io::Result<()> {
+    match &file.body {
+        Body::Bytes(bytes) => {
+            let part = usize::try_from(offset)
+                .ok()
+                .zip(usize::try_from(len).ok())
+                .and_then(|(start, len)| bytes.get(start..start.checked_add(len)?))
+                .ok_or_else(|| io::Error::other("range outside the bytes read"))?;
+            out.extend_from_slice(part);
+            Ok(())
+        }
+        Body::File(f) => {
+            flush(stream, out, stall).await?;
+            let end = offset.saturating_add(len);
+            let mut pos = offset;
+            while pos < end {
+                let sent = with_stall(
+                    stream.write_with(|s| {
+                        let left = end - pos;
+                        runtime_std::sendfile::send_file(s.as_fd(), f, &mut pos, left)
+                    }),
+                    stall,
+                )
+                .await?;
+                if sent == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the file became shorter while it was sent",
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Body::None => Err(io::Error::other("SendFile for a directory")),
+    }
+}
+
+/// Writes all of `out` and empties it. Tries at once; waits for the socket only when
+/// its buffer is full, and gives up when no byte goes out for `stall`.
+async fn flush(stream: &Async<TcpStream>, out: &mut Vec<u8>, stall: Duration) -> io::Result<()> {
+    let mut pos = 0;
+    while pos < out.len() {
+        match stream.get_ref().write(&out[pos..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => pos += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                with_stall(stream.writable(), stall).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    out.clear();
+    Ok(())
+}
+
+/// `fut`, or a `TimedOut` error if it takes longer than `stall`.
+async fn with_stall<T>(
+    fut: impl std::future::Future<Output = io::Result<T>>,
+    stall: Duration,
+) -> io::Result<T> {
+    future::or(fut, async {
+        Timer::after(stall).await;
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client stopped reading",
+        ))
+    })
+    .await
+}
+
+/// Closes our sending side, then reads and drops what the client still sends (at most
+/// [`LINGER`] and [`LINGER_BYTES`], or until shutdown), so that closing with unread
+/// bytes does not reset the connection before the client has read our last answer.
+pub(crate) async fn linger_close(stream: &Async<TcpStream>, closing: &Closing) {
+    if stream.get_ref().shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let drain = async {
+        let mut dropped = 0;
+        let mut scratch = [0u8; 4096];
+        while dropped < LINGER_BYTES {
+            match stream.read_with(|s| (&*s).read(&mut scratch)).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => dropped += n,
+            }
+        }
+    };
+    let give_up = async {
+        Timer::after(LINGER).await;
+    };
+    let shutdown = async {
+        let _ = closing.recv().await;
+    };
+    future::or(drain, future::or(give_up, shutdown)).await;
+}
