@@ -69,8 +69,11 @@ pub(crate) async fn serve(shared: &Shared, stream: Async<TcpStream>, peer: Socke
 
 /// What ended a wait for the client.
 enum Event {
-    /// `n` bytes (0: end of stream) were read and handed to the core.
-    Read(usize),
+    /// `n` bytes (0: end of stream) were handed to the core at monotonic time `at`.
+    Read {
+        n: usize,
+        at: u64,
+    },
     Deadline,
     Closing,
 }
@@ -167,7 +170,7 @@ async fn drive(
                 match read_into(stream.get_ref(), conn, &shared.clock) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => return other.map(Event::Read),
+                    other => return other.map(|(n, at)| Event::Read { n, at }),
                 }
             }
         };
@@ -183,8 +186,8 @@ async fn drive(
             Ok(Event::Closing)
         };
         match future::or(read, future::or(deadline_hit, shutdown)).await? {
-            Event::Read(n) => {
-                last_rx = shared.clock.now().mono_ms;
+            Event::Read { n, at } => {
+                last_rx = at;
                 answered = false;
                 eof = n == 0;
             }
@@ -197,8 +200,9 @@ async fn drive(
     }
 }
 
-/// One `read(2)` into this thread's buffer, handed straight to the core.
-fn read_into(sock: &TcpStream, conn: &mut Connection, clock: &Clock) -> io::Result<usize> {
+/// One `read(2)` into this thread's buffer, handed straight to the core; returns the
+/// byte count (0: end of stream) and the monotonic time given to the core with them.
+fn read_into(sock: &TcpStream, conn: &mut Connection, clock: &Clock) -> io::Result<(usize, u64)> {
     READ_BUF.with(|cell| {
         let mut buf = cell.borrow_mut();
         let n = (&*sock).read(&mut buf[..])?;
@@ -208,7 +212,7 @@ fn read_into(sock: &TcpStream, conn: &mut Connection, clock: &Clock) -> io::Resu
         } else {
             conn.receive(&buf[..n], now);
         }
-        Ok(n)
+        Ok((n, now.mono_ms))
     })
 }
 

@@ -82,7 +82,6 @@ pub fn run(args: &Args) -> ExitCode {
          at most {max_connections} connections",
         args.root.display()
     );
-    cli::announce(addr);
 
     let (closing_tx, closing_rx) = smol::channel::bounded::<()>(1);
     let shared = Arc::new(Shared {
@@ -109,6 +108,8 @@ pub fn run(args: &Args) -> ExitCode {
         Arc::clone(&shared),
         max_connections,
     ));
+    // Announced once every executor thread and the accept task exist.
+    cli::announce(addr);
     smol::block_on(ex.run(async {
         wait_for_signal(&stop).await;
         info!("shutting down: no new connections, in-flight requests get up to 5 s");
