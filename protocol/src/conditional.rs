@@ -4,9 +4,10 @@
 use crate::parse::RequestHead;
 use crate::response::parse_http_date;
 
-/// The strong entity tag of a file: its size and modification time in hex.
-pub fn etag(len: u64, mtime_secs: u64, mtime_nanos: u32) -> String {
-    format!("\"{len:x}-{mtime_secs:x}.{mtime_nanos:x}\"")
+/// Writes the strong entity tag of a file: its size and modification time in hex.
+pub fn write_etag(out: &mut String, len: u64, mtime_secs: u64, mtime_nanos: u32) {
+    use std::fmt::Write;
+    let _ = write!(out, "\"{len:x}-{mtime_secs:x}.{mtime_nanos:x}\"");
 }
 
 /// RFC 9110 §13.2.2 steps 3 and 4 for GET/HEAD: whether the answer is 304.

@@ -16,7 +16,7 @@ use crate::conditional::{self, RangeAnswer};
 use crate::framing::{ChunkedDecoder, Framing};
 use crate::mime::{self, ContentType};
 use crate::parse::{parse_head, Method, Parsed, RequestHead};
-use crate::response::{error_page, http_date, DateCache, HeadWriter, ALLOW};
+use crate::response::{error_page, write_http_date, DateCache, HeadWriter, ALLOW};
 use crate::target::{resolve_path, split_absolute, SafePath};
 use crate::{Config, Now, Refusal};
 
@@ -147,6 +147,11 @@ pub struct Connection {
     last_activity_ms: u64,
     head_started_ms: Option<u64>,
     eof: bool,
+    /// Buffers reused from answer to answer: a spare output buffer (see `recycle`), the
+    /// last ETag, and the last Last-Modified with its seconds.
+    spare: Vec<u8>,
+    etag: String,
+    last_modified: (u64, String),
     /// The answer just queued ends the connection: close once its body is queued too.
     close_pending: bool,
     date: DateCache,
@@ -184,6 +189,9 @@ impl Connection {
             last_activity_ms: now.mono_ms,
             head_started_ms: None,
             eof: false,
+            spare: Vec::new(),
+            etag: String::new(),
+            last_modified: (0, String::new()),
             close_pending: false,
             date: DateCache::default(),
             seed,
@@ -266,6 +274,14 @@ impl Connection {
     /// Whether the core is waiting for bytes from the client (no action pending).
     pub fn wants_read(&self) -> bool {
         self.out.is_empty() && matches!(self.state, State::Head | State::Body { .. })
+    }
+
+    /// Hands back the buffer of a [`Action::Send`] once written, so the next answer can
+    /// reuse its memory instead of allocating (optional).
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if buf.capacity() <= 64 * 1024 && buf.capacity() > self.spare.capacity() {
+            self.spare = buf;
+        }
     }
 
     /// The file asked for by [`Action::OpenFile`] is open.
@@ -552,7 +568,7 @@ impl Connection {
     }
 
     /// The request is complete: act on it.
-    fn dispatch(&mut self, req: Request, body: Vec<u8>) {
+    fn dispatch(&mut self, mut req: Request, body: Vec<u8>) {
         match std::mem::replace(&mut self.state, State::Head) {
             State::Closed => {
                 self.state = State::Closed;
@@ -560,11 +576,8 @@ impl Connection {
             }
             _ => self.state = State::Head,
         }
-        match &req.route {
-            Route::Refuse(r) => {
-                let r = *r;
-                self.refuse(&req, r)
-            }
+        match std::mem::replace(&mut req.route, Route::Options) {
+            Route::Refuse(r) => self.refuse(&req, r),
             Route::Options => {
                 self.respond(&req, 204, false, Vec::new(), |w| {
                     w.field("Allow", ALLOW);
@@ -582,7 +595,6 @@ impl Connection {
                 self.state = State::AwaitUpload { req, name };
             }
             Route::File(path) => {
-                let path = path.clone();
                 let content_type = mime::content_type(path.file_name());
                 let h = &req.head;
                 let first = match &content_type {
@@ -640,25 +652,58 @@ impl Connection {
         ct: &ContentType,
         meta: FileMeta,
     ) {
-        let etag = conditional::etag(meta.len, meta.mtime_secs, meta.mtime_nanos);
-        let last_modified = http_date(meta.mtime_secs);
-        let cache_control = self.config.cache_control.clone();
+        // Both strings are kept in the connection and rewritten only when they change.
+        let mut etag = std::mem::take(&mut self.etag);
+        etag.clear();
+        conditional::write_etag(&mut etag, meta.len, meta.mtime_secs, meta.mtime_nanos);
+        let (lm_secs, mut last_modified) = std::mem::take(&mut self.last_modified);
+        if last_modified.is_empty() || lm_secs != meta.mtime_secs {
+            last_modified.clear();
+            write_http_date(&mut last_modified, meta.mtime_secs);
+        }
+        let config = Arc::clone(&self.config);
+        let cache_control = &config.cache_control;
+        self.answer_file_with(
+            req,
+            path,
+            encoding,
+            ct,
+            meta,
+            &etag,
+            &last_modified,
+            cache_control,
+        );
+        self.etag = etag;
+        self.last_modified = (meta.mtime_secs, last_modified);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn answer_file_with(
+        &mut self,
+        req: &Request,
+        path: &SafePath,
+        encoding: Encoding,
+        ct: &ContentType,
+        meta: FileMeta,
+        etag: &str,
+        last_modified: &str,
+        cache_control: &str,
+    ) {
         let validators = |w: &mut HeadWriter<'_>| {
-            w.field("ETag", &etag)
-                .field("Last-Modified", &last_modified);
+            w.field("ETag", etag).field("Last-Modified", last_modified);
             if !cache_control.is_empty() {
-                w.field("Cache-Control", &cache_control);
+                w.field("Cache-Control", cache_control);
             }
             if ct.compressible {
                 w.field("Vary", "Accept-Encoding");
             }
         };
-        if conditional::not_modified(&req.head, &etag, meta.mtime_secs) {
+        if conditional::not_modified(&req.head, etag, meta.mtime_secs) {
             self.respond_head(req, 304, false, None, validators);
             return;
         }
         let answer = if encoding == Encoding::Identity {
-            conditional::range(&req.head, &etag, &last_modified, meta.len)
+            conditional::range(&req.head, etag, last_modified, meta.len)
         } else {
             RangeAnswer::Full
         };
@@ -745,7 +790,9 @@ impl Connection {
     ) {
         self.served += 1;
         let keep = !force_close && req.head.keep_alive && self.served < self.config.max_requests;
-        let mut buf = Vec::with_capacity(320 + body.len());
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
+        buf.reserve(320 + body.len());
         let config = Arc::clone(&self.config);
         let date = self.date.get(self.now.unix_secs);
         let mut w = HeadWriter::new(&mut buf, status, &config.server_name, date);

@@ -55,7 +55,19 @@ impl DateCache {
 
 /// `unix_secs` as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
 pub fn http_date(unix_secs: u64) -> String {
-    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(unix_secs))
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(unix_secs.min(MAX_HTTP_DATE)))
+}
+
+/// The last second an IMF-fixdate can show (9999-12-31T23:59:59Z); httpdate panics past
+/// it, so a later time (a file's mtime can be anything) is shown as this one.
+pub const MAX_HTTP_DATE: u64 = 253_402_300_799;
+
+/// Appends `unix_secs` as an IMF-fixdate, without an intermediate string.
+pub fn write_http_date(out: &mut String, unix_secs: u64) {
+    use std::fmt::Write;
+    let date =
+        httpdate::HttpDate::from(UNIX_EPOCH + Duration::from_secs(unix_secs.min(MAX_HTTP_DATE)));
+    let _ = write!(out, "{date}");
 }
 
 /// Parses an HTTP date (any of the three RFC 9110 §5.6.7 forms) to Unix seconds.

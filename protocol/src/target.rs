@@ -60,9 +60,9 @@ pub fn resolve_path(path: &str) -> Result<SafePath, Refusal> {
     if !valid_escapes(raw) {
         return Err(Refusal::keep(400, "malformed percent-encoding"));
     }
-    let decoded: Vec<u8> = percent_decode(raw).collect();
-    let decoded =
-        String::from_utf8(decoded).map_err(|_| Refusal::keep(400, "request path is not UTF-8"))?;
+    let decoded = percent_decode(raw)
+        .decode_utf8()
+        .map_err(|_| Refusal::keep(400, "request path is not UTF-8"))?;
     if decoded.contains(['\\', '\0']) || decoded.chars().any(char::is_control) {
         return Err(FORBIDDEN);
     }

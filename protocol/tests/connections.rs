@@ -167,7 +167,7 @@ t!(expect_100_continue {
     assert_eq!(d.status(), 417);
 });
 
-/// Every request, split at every byte boundary, gives the same actions as whole.
+// Every request, split at every byte boundary, gives the same actions as whole.
 t!(every_split_gives_the_same_actions {
     let cases: Vec<Vec<u8>> = vec![
         get("/"),
