@@ -84,6 +84,9 @@ pub enum Parsed {
 /// connection, since the stream can no longer be trusted to be framed.
 pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
     // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
+    // The empty lines count towards the head limit: else an endless run of CRLFs would
+    // stay Partial and be buffered without bound.
+    let whole = buf;
     let skip = leading_empty_lines(buf);
     let buf = &buf[skip..];
     check_method_len(buf)?;
@@ -99,16 +102,16 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
     };
     let len = match status {
         httparse::Status::Partial => {
-            return if buf.len() > MAX_HEAD {
-                Err(oversize(buf))
+            return if whole.len() > MAX_HEAD {
+                Err(oversize(whole))
             } else {
                 Ok(Parsed::Partial)
             }
         }
         httparse::Status::Complete(len) => len,
     };
-    if len > MAX_HEAD {
-        return Err(oversize(buf));
+    if skip + len > MAX_HEAD {
+        return Err(oversize(whole));
     }
     // httparse accepts a bare LF as a line end (RFC 9112 §2.2 MAY); we do not, so that no
     // front-end that disagrees can be used to smuggle a request past us.

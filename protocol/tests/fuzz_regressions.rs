@@ -1,0 +1,95 @@
+//! Inputs found by the fuzz targets in `fuzz/` (or while writing their invariants) that
+//! once broke the core, each kept as a test with the answer it must get. Run natively and
+//! under wasm like the other protocol tests.
+
+use std::sync::Arc;
+
+use protocol::config::MAX_HEAD;
+use protocol::parse::{parse_head, Parsed};
+use protocol::{Action, Config, Connection, FileMeta, Now};
+
+const HOST: &str = "127.0.0.1:8080";
+
+fn conn() -> Connection {
+    let mut c = Config::new("127.0.0.1", 8080, &[]);
+    c.max_requests = 5;
+    Connection::new(Arc::new(c), Now::new(0, 1_700_000_000), [7; 16], "regression")
+}
+
+fn drain(c: &mut Connection) -> Vec<Action> {
+    std::iter::from_fn(|| c.poll()).collect()
+}
+
+/// The head of a `Send` as text, and the status code.
+fn head_of(a: &Action) -> (u16, String) {
+    let Action::Send(bytes) = a else {
+        panic!("not a Send: {a:?}");
+    };
+    let text = String::from_utf8_lossy(bytes).to_string();
+    let status = text[9..12].parse().expect("status code");
+    (status, text)
+}
+
+/// connection target: a file whose mtime is past year 9999 (any u64 a file system can
+/// report) made httpdate panic while formatting `Last-Modified`. Now the date is
+/// clamped to the last second an IMF-fixdate can show.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn mtime_past_year_9999_does_not_panic() {
+    for mtime_secs in [253_402_300_800, u64::MAX / 2, u64::MAX] {
+        let mut c = conn();
+        c.receive(
+            format!("GET /index.html HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes(),
+            Now::new(1, 1_700_000_000),
+        );
+        assert!(matches!(drain(&mut c).as_slice(), [Action::OpenFile(_)]));
+        c.file_opened(FileMeta {
+            len: 5,
+            mtime_secs,
+            mtime_nanos: 0,
+            is_dir: false,
+        });
+        let out = drain(&mut c);
+        let (status, head) = head_of(&out[0]);
+        assert_eq!(status, 200);
+        assert!(
+            head.contains("\r\nLast-Modified: Fri, 31 Dec 9999 23:59:59 GMT\r\n"),
+            "{head}"
+        );
+        assert_eq!(out[1], Action::SendFile { offset: 0, len: 5 });
+    }
+}
+
+/// parse target invariant "Partial only within the head limit": the empty lines the
+/// parser skips before a request line (RFC 9112 §2.2) did not count towards the 8 KiB
+/// limit, so an endless run of CRLFs stayed Partial and was buffered without bound.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn endless_empty_lines_hit_the_head_limit() {
+    let crlfs = b"\r\n".repeat(MAX_HEAD / 2 + 1);
+    let r = parse_head(&crlfs).expect_err("more than 8 KiB of CRLFs must be refused");
+    assert_eq!((r.status, r.close), (431, true));
+
+    // Empty lines plus a head that would fit alone: over the limit together.
+    let mut input = b"\r\n".repeat(MAX_HEAD / 2 - 10);
+    input.extend_from_slice(format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes());
+    assert!(parse_head(&input).is_err());
+
+    // A few empty lines are still ignored.
+    let head = format!("\r\n\r\nGET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
+    match parse_head(head.as_bytes()) {
+        Ok(Parsed::Complete(_, n)) => assert_eq!(n, head.len()),
+        other => panic!("{other:?}"),
+    }
+
+    // Through a connection: 431 and close, in pieces as a client would send them.
+    let mut c = conn();
+    let mut out = Vec::new();
+    for _ in 0..(MAX_HEAD / 512 + 1) {
+        c.receive(&b"\r\n".repeat(256), Now::new(1, 1_700_000_000));
+        out.extend(drain(&mut c));
+    }
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(head_of(&out[0]).0, 431);
+    assert_eq!(out[1], Action::Close);
+}
