@@ -123,6 +123,19 @@ pub fn page_end_to_end(bin: &str) {
         "curl example"
     );
 
+    // Every form control has a label or text a screen reader can announce.
+    let unlabelled = browser.exec(
+        "return [...document.querySelectorAll('input, select, textarea, button')]
+           .filter(c => c.tagName === 'BUTTON' ? !c.textContent.trim() : c.labels.length === 0)
+           .map(c => c.id || c.outerHTML);",
+    );
+    assert_eq!(unlabelled, json!([]), "form controls without a label");
+    assert_eq!(
+        browser.exec("return document.documentElement.lang;"),
+        json!("en"),
+        "the page declares its language"
+    );
+
     // The logo rendered, although the server sends .png as an octet-stream attachment.
     let natural = browser.wait_for(
         "the logo to finish loading",
@@ -188,7 +201,7 @@ pub fn page_end_to_end(bin: &str) {
     browser.click(&send);
     let refused = wait_for_result(&browser, 400);
     assert!(
-        refused.contains("400 Bad Request") && refused.contains("not valid JSON"),
+        refused.contains("400 Bad Request") && refused.to_lowercase().contains("json"),
         "the 400 is shown as a readable error: {refused:?}"
     );
 
@@ -629,6 +642,15 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Ask chromedriver to quit (it closes its browsers and reaps them), then make sure.
+        let _ = webdriver(self.port, "GET", "/shutdown", None);
+        let asked = Instant::now();
+        while asked.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
         end(&mut self.child);
         // Chromium normally exits when its session is deleted; end any process still
         // running with this test's own profile directory.
@@ -1004,5 +1026,14 @@ fn base64_and_paths() {
     assert_eq!(
         dechunk(b"3\r\nabc\r\n0\r\n\r\n").as_deref(),
         Some(&b"abc"[..])
+    );
+}
+
+#[test]
+#[should_panic(expected = "apt-get install -y chromium chromium-driver")]
+fn a_missing_browser_is_a_failure_not_a_pass() {
+    tool(
+        "BROWSER_TEST_NO_SUCH_VARIABLE",
+        &["no-such-chromedriver-for-this-test"],
     );
 }
