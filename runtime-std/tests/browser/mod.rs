@@ -556,13 +556,21 @@ impl Server {
                 }
             }
         });
-        match rx.recv_timeout(WAIT) {
-            Ok(url) => Server { child, url, log },
-            Err(_) => {
+        let started = Instant::now();
+        loop {
+            if let Ok(url) = rx.recv_timeout(Duration::from_millis(50)) {
+                return Server { child, url, log };
+            }
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() || started.elapsed() > WAIT {
                 end(&mut child);
+                let what = match exited {
+                    Some(status) => format!("exited ({status})"),
+                    None => format!("did not print it within {WAIT:?}"),
+                };
                 panic!(
-                    "the server {bin} did not print `listening on http://HOST:PORT` within {WAIT:?}; \
-                     its log:\n{}",
+                    "the server {bin} should print `listening on http://HOST:PORT` on stdout; \
+                     it {what}. Its log:\n{}",
                     fs::read_to_string(&log).unwrap_or_default()
                 );
             }
