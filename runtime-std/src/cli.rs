@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn a_missing_root_is_one_clear_line() {
         let a = parse(&["--root", "/nonexistent/www"]).expect("args");
-        let e = a.open_root().err().expect("missing root");
+        let e = a.open_root().expect_err("missing root");
         assert!(e.contains("/nonexistent/www"), "{e}");
         assert!(!e.contains('\n'));
     }

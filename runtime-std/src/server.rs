@@ -1,0 +1,451 @@
+//! The runtime-std server: the accept loop, and a worker driving one
+//! [`protocol::Connection`] over a blocking socket.
+//!
+//! A worker's loop: execute every action the core has queued (buffering `Send` bytes),
+//! write the buffer, block in `read` with `SO_RCVTIMEO` set from the core's deadline, and
+//! hand the core what happened (`receive`, `receive_eof` or `timeout`). Small files are
+//! read into the same buffer as their head, so a small response is one `write`; large
+//! ones go by `sendfile` after the head.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown as Both, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use protocol::{Action, Config, Connection};
+use runtime_std::clock::{self, Clock};
+use runtime_std::files::Root;
+use runtime_std::sendfile::send_file;
+use runtime_std::shutdown::{Shutdown, DRAIN_LIMIT};
+use rustix::event::{PollFd, PollFlags};
+use rustix::net::RecvFlags;
+
+use crate::pool::Pool;
+
+/// Files up to this size are read into the response buffer (one write with the head);
+/// larger ones are sent with `sendfile`.
+const SMALL_FILE: u64 = 64 * 1024;
+/// The read buffer of a worker.
+const READ_BUF: usize = 64 * 1024;
+/// After the last response of a connection, unread client bytes are drained this long
+/// before closing, so that the close is not a reset that could destroy the response.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// What every worker shares.
+pub struct Server {
+    pub root: Root,
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    pub shutdown: Shutdown,
+    slots: Vec<Slot>,
+}
+
+/// The connection a worker is serving, so that shutdown can wake it when it is idle.
+#[derive(Default)]
+struct Slot {
+    stream: Mutex<Option<TcpStream>>,
+    /// Nothing received since the last response went out: closing loses no request.
+    idle: AtomicBool,
+}
+
+/// Clears a worker's slot when its connection ends (even by a panic).
+struct Registered<'a>(&'a Slot);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        *self.0.stream.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+thread_local! {
+    /// Per-worker buffers, reused across connections: (read buffer, output buffer).
+    static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl Server {
+    pub fn new(
+        root: Root,
+        config: Arc<Config>,
+        clock: Clock,
+        shutdown: Shutdown,
+        workers: usize,
+    ) -> Self {
+        Server {
+            root,
+            config,
+            clock,
+            shutdown,
+            slots: (0..workers).map(|_| Slot::default()).collect(),
+        }
+    }
+
+    /// Serves one connection until it closes.
+    pub fn serve(&self, worker: usize, stream: TcpStream) {
+        let peer = stream
+            .peer_addr()
+            .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
+        let _ = stream.set_nodelay(true);
+        // A client that never reads cannot hold a worker longer than the idle timeout.
+        let _ = stream.set_write_timeout(Some(Duration::from_millis(
+            self.config.idle_timeout_ms.max(1),
+        )));
+        let slot = self.slots.get(worker);
+        let _registered = slot.map(|slot| {
+            slot.idle.store(true, Ordering::SeqCst);
+            *slot.stream.lock().unwrap_or_else(PoisonError::into_inner) = stream.try_clone().ok();
+            Registered(slot)
+        });
+        let mut conn = Connection::new(
+            Arc::clone(&self.config),
+            self.clock.now(),
+            clock::seed(),
+            peer,
+        );
+        BUFFERS.with(|bufs| {
+            let mut bufs = bufs.borrow_mut();
+            let (input, out) = &mut *bufs;
+            input.resize(READ_BUF, 0);
+            out.clear();
+            self.drive(&mut conn, &stream, slot, input, out);
+            if out.capacity() > 1 << 20 {
+                *out = Vec::new();
+            }
+        });
+    }
+
+    fn drive(
+        &self,
+        conn: &mut Connection,
+        stream: &TcpStream,
+        slot: Option<&Slot>,
+        input: &mut [u8],
+        out: &mut Vec<u8>,
+    ) {
+        let mut file: Option<File> = None;
+        let mut read_timeout: Option<Duration> = None;
+        loop {
+            let mut responded = false;
+            while let Some(action) = conn.poll() {
+                match self.execute(action, conn, stream, &mut file, out, &mut responded) {
+                    Flow::Continue => {}
+                    Flow::Stop => return,
+                }
+            }
+            if conn.is_closed() {
+                let _ = flush(stream, out);
+                return;
+            }
+            if flush(stream, out).is_err() {
+                return;
+            }
+            if let Some(slot) = slot {
+                if responded {
+                    slot.idle.store(true, Ordering::SeqCst);
+                }
+                // Shutting down: an idle connection closes unless a request is waiting.
+                if self.shutdown.requested() && slot.idle.load(Ordering::SeqCst) {
+                    match rustix::net::recv(stream, &mut *input, RecvFlags::DONTWAIT) {
+                        Ok((_, n)) if n > 0 => {
+                            slot.idle.store(false, Ordering::SeqCst);
+                            conn.receive(&input[..n], self.clock.now());
+                            continue;
+                        }
+                        _ => return,
+                    }
+                }
+            }
+            let now = self.clock.now();
+            let deadline = conn
+                .deadline()
+                .unwrap_or(now.mono_ms + self.config.idle_timeout_ms);
+            if now.mono_ms >= deadline {
+                conn.timeout(now);
+                if conn.deadline() == Some(deadline) && conn.wants_read() {
+                    error!("the core ignored its own deadline; closing the connection");
+                    return;
+                }
+                continue;
+            }
+            let remaining = Duration::from_millis(deadline - now.mono_ms);
+            // Re-arm SO_RCVTIMEO only when it would wake us too late or much too early.
+            let rearm = match read_timeout {
+                None => true,
+                Some(t) => t > remaining + remaining / 16 || t < remaining / 2,
+            };
+            if rearm {
+                if stream.set_read_timeout(Some(remaining)).is_err() {
+                    return;
+                }
+                read_timeout = Some(remaining);
+            }
+            match (&*stream).read(input) {
+                Ok(0) => conn.receive_eof(self.clock.now()),
+                Ok(n) => {
+                    if let Some(slot) = slot {
+                        slot.idle.store(false, Ordering::SeqCst);
+                    }
+                    conn.receive(&input[..n], self.clock.now());
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    conn.timeout(self.clock.now())
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("read failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Executes one action of the core.
+    fn execute(
+        &self,
+        action: Action,
+        conn: &mut Connection,
+        stream: &TcpStream,
+        file: &mut Option<File>,
+        out: &mut Vec<u8>,
+        responded: &mut bool,
+    ) -> Flow {
+        match action {
+            Action::Send(bytes) => {
+                if !bytes.starts_with(b"HTTP/1.1 100 ") {
+                    *responded = true;
+                }
+                out.extend_from_slice(&bytes);
+                if out.len() >= 256 * 1024 && flush(stream, out).is_err() {
+                    return Flow::Stop;
+                }
+            }
+            Action::OpenFile(path) => {
+                *file = None;
+                match self.root.open_file(&path) {
+                    Ok((f, meta)) => {
+                        if !meta.is_dir {
+                            *file = Some(f);
+                        }
+                        conn.file_opened(meta);
+                    }
+                    Err(e) => conn.file_failed(e),
+                }
+            }
+            Action::SendFile { offset, len } => {
+                let Some(f) = file.take() else {
+                    error!("the core asked to send a file that is not open");
+                    return Flow::Stop;
+                };
+                if let Err(e) = send_body(stream, &f, offset, len, out) {
+                    // The head promised `len` bytes: the connection cannot go on.
+                    debug!("file body not sent: {e}");
+                    return Flow::Stop;
+                }
+            }
+            Action::WriteUpload { name, body } => {
+                let result = self.root.write_upload(&name, &body);
+                conn.upload_written(result);
+            }
+            Action::Close => {
+                if flush(stream, out).is_ok() {
+                    linger(stream);
+                }
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Shutdown: wake the workers whose connections are idle (their blocked `read`
+    /// returns end-of-file, and the connection closes).
+    fn wake_idle(&self) {
+        for slot in &self.slots {
+            let guard = slot.stream.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(s) = guard.as_ref() {
+                if slot.idle.load(Ordering::SeqCst) {
+                    let _ = s.shutdown(Both::Read);
+                }
+            }
+        }
+    }
+}
+
+/// Writes out the buffer and empties it.
+fn flush(stream: &TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let result = (&*stream).write_all(out);
+    out.clear();
+    result
+}
+
+/// A file body: small ones join the buffered head, large ones go by sendfile.
+fn send_body(
+    stream: &TcpStream,
+    file: &File,
+    mut offset: u64,
+    len: u64,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    if len <= SMALL_FILE {
+        let start = out.len();
+        let n = usize::try_from(len).unwrap_or(usize::MAX);
+        out.resize(start + n, 0);
+        if let Err(e) = file.read_exact_at(&mut out[start..], offset) {
+            out.truncate(start);
+            return Err(e);
+        }
+        return Ok(());
+    }
+    flush(stream, out)?;
+    let end = offset.saturating_add(len);
+    while offset < end {
+        let left = end - offset;
+        match send_file(stream.as_fd(), file, &mut offset, left) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file is shorter than its size said",
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Half-closes, then discards what the client still sends (up to [`LINGER`] or its
+/// end-of-file), so that unread bytes do not turn the close into a reset that could
+/// destroy the last response before the client reads it.
+fn linger(stream: &TcpStream) {
+    let mut buf = [0u8; 4096];
+    match rustix::net::recv(stream, &mut buf[..], RecvFlags::DONTWAIT) {
+        // Nothing pending (the usual case), or the client has closed already.
+        Err(_) | Ok((_, 0)) => return,
+        Ok(_) => {}
+    }
+    let _ = stream.shutdown(Both::Write);
+    let until = Instant::now() + LINGER;
+    let mut discarded = 0usize;
+    while discarded < 16 << 20 {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match (&*stream).read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => discarded += n,
+        }
+    }
+}
+
+/// The accept loop: runs until shutdown, then drains the pool. Never blocks on a worker.
+pub fn run(
+    listener: TcpListener,
+    server: Arc<Server>,
+    workers: usize,
+    queue: usize,
+) -> io::Result<()> {
+    let handler_server = Arc::clone(&server);
+    let pool = Pool::new("worker", workers, queue, move |i, stream: TcpStream| {
+        handler_server.serve(i, stream)
+    })?;
+    listener.set_nonblocking(true)?;
+    let shutdown = server.shutdown.clone();
+    let mut accept_errors = 0u64;
+    while !shutdown.requested() {
+        let mut fds = [
+            PollFd::new(&listener, PollFlags::IN),
+            PollFd::from_borrowed_fd(shutdown.as_fd(), PollFlags::IN),
+        ];
+        match rustix::event::poll(&mut fds, None) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                error!("poll on the listener failed: {e}");
+                shutdown.wait_timeout(Duration::from_millis(100));
+            }
+        }
+        if shutdown.requested() {
+            break;
+        }
+        loop {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    accept_errors = 0;
+                    if stream.set_nonblocking(false).is_err() {
+                        continue;
+                    }
+                    if let Err(stream) = pool.try_submit(stream) {
+                        overload(&server, stream, peer, workers, queue);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    // EMFILE, ENFILE, ENOBUFS...: the connection waits in the backlog;
+                    // pause instead of spinning on it.
+                    accept_errors += 1;
+                    if accept_errors == 1 || accept_errors.is_power_of_two() {
+                        error!("accept failed ({accept_errors} in a row): {e}; retrying in 100 ms");
+                    }
+                    shutdown.wait_timeout(Duration::from_millis(100));
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    let deadline = Instant::now() + DRAIN_LIMIT;
+    info!(
+        "shutting down: no new connections; in-flight requests get up to {} s",
+        DRAIN_LIMIT.as_secs()
+    );
+    server.wake_idle();
+    if pool.finish(deadline) {
+        info!("shut down cleanly");
+    } else {
+        warn!(
+            "connections still open after {} s; exiting anyway",
+            DRAIN_LIMIT.as_secs()
+        );
+    }
+    Ok(())
+}
+
+/// Every worker is busy and the queue is full: answer 503 from the accept thread,
+/// without blocking, and close.
+fn overload(server: &Server, stream: TcpStream, peer: SocketAddr, workers: usize, queue: usize) {
+    warn!("{peer} refused (503): all {workers} workers busy and the queue of {queue} is full");
+    let response =
+        protocol::overload_response(server.clock.now().unix_secs, &server.config.server_name);
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    let _ = (&stream).write(&response);
+    let _ = stream.shutdown(Both::Write);
+    // Take what the client already sent, so the close is not a reset.
+    let mut buf = [0u8; 4096];
+    let _ = (&stream).read(&mut buf);
+}

@@ -1,0 +1,6 @@
+//! The shared integration suite (tests/suite/) run against runtime-std.
+
+#[path = "suite/mod.rs"]
+mod suite;
+
+suite_tests!(env!("CARGO_BIN_EXE_runtime-std"));
