@@ -201,7 +201,11 @@ fn check_method_len(buf: &[u8]) -> Result<(), Refusal> {
     let scan = &buf[..buf.len().min(MAX_METHOD + 1)];
     match scan.iter().position(|&b| b == b' ') {
         Some(_) => Ok(()),
-        None if scan.len() > MAX_METHOD => Err(Refusal::close(400, "method token too long")),
+        // Only a run of token characters is a method that is too long; anything else is
+        // malformed, as httparse says, whatever the segmentation (found by fuzzing).
+        None if scan.len() > MAX_METHOD && scan.iter().all(|&b| framing::is_tchar(b)) => {
+            Err(Refusal::close(400, "method token too long"))
+        }
         None => Ok(()),
     }
 }

@@ -93,3 +93,38 @@ fn endless_empty_lines_hit_the_head_limit() {
     assert_eq!(head_of(&out[0]).0, 431);
     assert_eq!(out[1], Action::Close);
 }
+
+/// Feeds `pieces` to a fresh connection at one instant; returns every action.
+fn feed(pieces: &[&[u8]]) -> Vec<Action> {
+    let mut c = conn();
+    let mut out = Vec::new();
+    for p in pieces {
+        c.receive(p, Now::new(1, 1_700_000_000));
+        out.extend(drain(&mut c));
+    }
+    out
+}
+
+/// split target: 33+ bytes of non-token characters with no space were "method token
+/// too long" when they arrived together, but "malformed request head" when the first 32
+/// came alone (httparse saw them first). The answer must not depend on segmentation:
+/// only a run of token characters is a method that is too long.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn method_length_refusal_does_not_depend_on_segmentation() {
+    let mut input = vec![0xa6u8; 51];
+    input.extend_from_slice(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n");
+    let whole = feed(&[&input]);
+    let split = feed(&[&input[..32], &input[32..]]);
+    assert_eq!(whole, split);
+    let (status, text) = head_of(&whole[0]);
+    assert_eq!(status, 400);
+    assert!(text.contains("malformed request head"), "{text}");
+
+    // A long run of token characters is still "too long", however it arrives.
+    let long = [b"A".repeat(40).as_slice(), b" / HTTP/1.1\r\n\r\n"].concat();
+    let whole = feed(&[&long]);
+    let split = feed(&[&long[..20], &long[20..33], &long[33..]]);
+    assert_eq!(whole, split);
+    assert!(head_of(&whole[0]).1.contains("method token too long"));
+}
