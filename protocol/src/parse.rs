@@ -218,12 +218,15 @@ fn version_refusal(buf: &[u8]) -> Refusal {
         .position(|&b| b == b'\r' || b == b'\n')
         .unwrap_or(buf.len());
     let line = &buf[..line_end];
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+    // The version is the third field. Decide only on the bytes up to the one httparse
+    // stopped at (a major other than 1, or a minor digit over 1), so that the answer does
+    // not depend on how much of the line has arrived (found by the split fuzz target).
+    let version = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or(b"");
     match version {
-        [b'H', b'T', b'T', b'P', b'/', a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit() => {
+        [b'H', b'T', b'T', b'P', b'/', d, ..] if d.is_ascii_digit() && *d != b'1' => {
             Refusal::close(505, "HTTP version not supported")
         }
-        [b'H', b'T', b'T', b'P', b'/', a] if a.is_ascii_digit() => {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', d, ..] if d.is_ascii_digit() && *d > b'1' => {
             Refusal::close(505, "HTTP version not supported")
         }
         _ => Refusal::close(400, "malformed request line"),

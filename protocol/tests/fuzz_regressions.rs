@@ -128,3 +128,32 @@ fn method_length_refusal_does_not_depend_on_segmentation() {
     assert_eq!(whole, split);
     assert!(head_of(&whole[0]).1.contains("method token too long"));
 }
+
+/// split target: `GET /a%00.html HTTPGET / HTTP/1.1` got 505 when the line arrived
+/// whole (the refusal looked at the line's last word) but 400 when only its first 25
+/// bytes had arrived. The version is the third field, judged only on the bytes up to
+/// where httparse stopped.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn version_refusal_looks_at_the_third_field() {
+    let input = b"GET /a%00.html HTTPGET / HTTP/1.1\r\nHost: 127.0.0.1.TRACE \r\n";
+    let whole = feed(&[input]);
+    let split = feed(&[&input[..25], &input[25..31], &input[31..]]);
+    assert_eq!(whole, split);
+    assert_eq!(head_of(&whole[0]).0, 400);
+
+    // A version we do not speak is 505 however little of it has arrived past the digit
+    // httparse refused; other junk after the target is 400.
+    for (line, status) in [
+        (&b"GET / HTTP/3.x\r\n\r\n"[..], 505),
+        (b"GET / HTTP/1.2\r\n\r\n", 505),
+        (b"GET / HTTP/1x\r\n\r\n", 400),
+        (b"GET / HTTPS/1.1\r\n\r\n", 400),
+    ] {
+        let whole = feed(&[line]);
+        assert_eq!(head_of(&whole[0]).0, status, "{:?}", String::from_utf8_lossy(line));
+        for cut in 1..line.len() {
+            assert_eq!(feed(&[&line[..cut], &line[cut..]]), whole, "cut at {cut}");
+        }
+    }
+}
