@@ -6,7 +6,7 @@
 //! deadline, or the server shutting down — and feed it to the core.
 //!
 //! Memory per idle connection is the task itself: the read buffer is per thread, the
-//! output buffer is given back once flushed, and the deadline timer is one entry in the
+//! output buffer is freed once flushed, and the deadline timer is one entry in the
 //! reactor that is moved only when the deadline comes earlier (a later deadline just
 //! lets the timer fire once early; the core then ignores `timeout`).
 
@@ -31,8 +31,6 @@ use crate::Closing;
 const READ_CHUNK: usize = 64 * 1024;
 /// Queued output beyond this is written before more actions are executed (pipelining).
 const FLUSH_AT: usize = 256 * 1024;
-/// An output buffer larger than this is given back after each flush.
-const KEEP_OUT: usize = 16 * 1024;
 /// After we close our side: how long, and how many bytes, to drain from the client.
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
@@ -141,9 +139,8 @@ async fn drive(
         }
         opened = None;
         flush(stream, &mut out, stall).await?;
-        if out.capacity() > KEEP_OUT {
-            out = Vec::new();
-        }
+        // A waiting connection holds no buffer (the next answer comes in a new one).
+        out = Vec::new();
         if conn.is_closed() {
             return Ok(());
         }
@@ -304,9 +301,10 @@ pub(crate) async fn linger_close(stream: &Async<TcpStream>, closing: &Closing) {
     }
     let drain = async {
         let mut dropped = 0;
-        let mut scratch = [0u8; 4096];
         while dropped < LINGER_BYTES {
-            match stream.read_with(|s| (&*s).read(&mut scratch)).await {
+            // Into this thread's read buffer: a task keeps no buffer of its own.
+            let read = stream.read_with(|s| READ_BUF.with(|b| (&*s).read(&mut b.borrow_mut()[..])));
+            match read.await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => dropped += n,
             }
