@@ -182,13 +182,29 @@ fn over_max_connections_new_ones_get_503_and_close() {
     }
 }
 
+/// The count of `smol-*` threads once it has settled (a new thread names itself).
+fn executor_threads(pid: u32, expected: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let n = threads_named(pid, "smol-");
+        if n == expected || Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn exactly_max_threads_run_the_executor() {
     let server = Server::start(&["--threads", "3"]);
     // The main thread runs the executor too: 2 more, named smol-1 and smol-2.
+    assert_eq!(executor_threads(server.pid(), 2), 2);
+    let mut s = server.connect();
+    s.write_all(get(server.port, "/").as_bytes()).expect("send");
+    assert_eq!(read_response(&mut s).1, b"<h1>hi</h1>");
     assert_eq!(threads_named(server.pid(), "smol-"), 2);
     let server = Server::start(&["--threads", "1"]);
-    assert_eq!(threads_named(server.pid(), "smol-"), 0);
+    assert_eq!(executor_threads(server.pid(), 0), 0);
     let mut s = server.connect();
     s.write_all(get(server.port, "/").as_bytes()).expect("send");
     assert_eq!(read_response(&mut s).1, b"<h1>hi</h1>");
