@@ -92,7 +92,10 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
     check_method_len(buf)?;
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let status = match req.parse(buf) {
+    // Never look past the head limit, so that a head refused for its size gets the same
+    // answer however it arrives (found by the split fuzz target).
+    let window = &buf[..buf.len().min((MAX_HEAD + 1).saturating_sub(skip))];
+    let status = match req.parse(window) {
         Ok(s) => s,
         Err(httparse::Error::TooManyHeaders) => {
             return Err(Refusal::close(431, "too many header fields"))

@@ -157,3 +157,24 @@ fn version_refusal_looks_at_the_third_field() {
         }
     }
 }
+
+/// split target: a head over the 8 KiB limit with a bad byte past the limit got 400
+/// (httparse reached the bad byte) when it arrived whole, but 431 when it arrived in
+/// pieces (Partial past the limit). The parser no longer looks past the limit.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn oversized_head_is_431_however_it_arrives() {
+    let mut input = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nX-Long: ").into_bytes();
+    input.extend(std::iter::repeat_n(b'a', MAX_HEAD + 100));
+    input.extend_from_slice(b"\x01\r\n\r\n");
+    let whole = feed(&[&input]);
+    assert_eq!(head_of(&whole[0]).0, 431);
+    for cut in [100, MAX_HEAD - 1, MAX_HEAD, MAX_HEAD + 1, MAX_HEAD + 50] {
+        assert_eq!(feed(&[&input[..cut], &input[cut..]]), whole, "cut at {cut}");
+    }
+    // A bad byte inside the limit is still a 400, found as soon as it arrives.
+    let mut early = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nX-Bad: \x01").into_bytes();
+    early.extend(std::iter::repeat_n(b'a', MAX_HEAD + 100));
+    assert_eq!(head_of(&feed(&[&early])[0]).0, 400);
+    assert_eq!(head_of(&feed(&[&early[..60]])[0]).0, 400);
+}
