@@ -13,7 +13,12 @@ const HOST: &str = "127.0.0.1:8080";
 fn conn() -> Connection {
     let mut c = Config::new("127.0.0.1", 8080, &[]);
     c.max_requests = 5;
-    Connection::new(Arc::new(c), Now::new(0, 1_700_000_000), [7; 16], "regression")
+    Connection::new(
+        Arc::new(c),
+        Now::new(0, 1_700_000_000),
+        [7; 16],
+        "regression",
+    )
 }
 
 fn drain(c: &mut Connection) -> Vec<Action> {
@@ -151,7 +156,12 @@ fn version_refusal_looks_at_the_third_field() {
         (b"GET / HTTPS/1.1\r\n\r\n", 400),
     ] {
         let whole = feed(&[line]);
-        assert_eq!(head_of(&whole[0]).0, status, "{:?}", String::from_utf8_lossy(line));
+        assert_eq!(
+            head_of(&whole[0]).0,
+            status,
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
         for cut in 1..line.len() {
             assert_eq!(feed(&[&line[..cut], &line[cut..]]), whole, "cut at {cut}");
         }
@@ -177,4 +187,36 @@ fn oversized_head_is_431_however_it_arrives() {
     early.extend(std::iter::repeat_n(b'a', MAX_HEAD + 100));
     assert_eq!(head_of(&feed(&[&early])[0]).0, 400);
     assert_eq!(head_of(&feed(&[&early[..60]])[0]).0, 400);
+}
+
+/// split target: a chunked body that is read only to be discarded (the request is
+/// refused, say 405) was checked against `max_body` per `receive` call, not in total:
+/// sent whole it got 413, sent in small pieces it was read without limit.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn discarded_chunked_body_counts_against_max_body_across_reads() {
+    let mut cfg = Config::new("127.0.0.1", 8080, &[]);
+    cfg.max_body = 16;
+    let cfg = Arc::new(cfg);
+    let head = format!("T /upload HTTP/1.1\r\nHost: {HOST}\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let body = b"50\r\n"
+        .iter()
+        .chain(&[b'x'; 80])
+        .copied()
+        .collect::<Vec<u8>>();
+    let run = |pieces: &[&[u8]]| {
+        let mut c = Connection::new(Arc::clone(&cfg), Now::new(0, 1_700_000_000), [7; 16], "r");
+        let mut out = Vec::new();
+        for p in pieces {
+            c.receive(p, Now::new(1, 1_700_000_000));
+            out.extend(drain(&mut c));
+        }
+        out
+    };
+    let whole = run(&[head.as_bytes(), &body]);
+    assert_eq!(head_of(&whole[0]).0, 413);
+    assert_eq!(whole[1], Action::Close);
+    let pieces: Vec<&[u8]> = body.chunks(5).collect();
+    let split = run(&[&[head.as_bytes()], pieces.as_slice()].concat());
+    assert_eq!(split, whole);
 }
