@@ -450,14 +450,22 @@ impl Checker {
             assert!(inline.is_empty(), "inline body before SendFile");
             assert_eq!(cl, len, "Content-Length differs from the SendFile length");
             assert!(len > 0, "SendFile of nothing");
-            assert_eq!(is_head, Some(false), "SendFile for a HEAD or for no request");
+            assert_eq!(
+                is_head,
+                Some(false),
+                "SendFile for a HEAD or for no request"
+            );
             match status {
                 200 => assert_eq!(offset, 0, "a 200 SendFile not from the start"),
                 206 => {
                     let range = head.content_range.expect("206 without Content-Range");
                     let (a, b, total) = parse_content_range(&range);
                     assert_eq!(a, offset, "Content-Range start differs from SendFile");
-                    assert_eq!(b, offset + len - 1, "Content-Range end differs from SendFile");
+                    assert_eq!(
+                        b,
+                        offset + len - 1,
+                        "Content-Range end differs from SendFile"
+                    );
                     assert!(b < total, "Content-Range past the file");
                 }
                 _ => panic!("SendFile after a {status}"),
@@ -587,7 +595,11 @@ fn check_upload_name(name: &str) {
 pub fn check_parse(data: &[u8]) {
     match parse_head(data) {
         Ok(Parsed::Complete(head, len)) => {
-            assert!(len > 0 && len <= data.len(), "length {len} of {}", data.len());
+            assert!(
+                len > 0 && len <= data.len(),
+                "length {len} of {}",
+                data.len()
+            );
             assert!(
                 head.target.bytes().all(|b| (0x21..0x7f).contains(&b)),
                 "target {:?}",
@@ -674,7 +686,10 @@ impl Harness {
             );
         }
         if self.checker.pending.is_some() {
-            assert!(!self.conn.wants_read(), "wants_read while an action is pending");
+            assert!(
+                !self.conn.wants_read(),
+                "wants_read while an action is pending"
+            );
         }
     }
 
@@ -723,7 +738,10 @@ impl Harness {
         self.settle(Step::Timeout);
         if !before && self.now.mono_ms >= d && was_open {
             // A deadline reached always does something: close, or answer 408 and close.
-            assert!(self.checker.closed, "a deadline passed and nothing happened");
+            assert!(
+                self.checker.closed,
+                "a deadline passed and nothing happened"
+            );
             assert!(self.checker.finals <= finals + 1);
         }
     }
@@ -814,11 +832,9 @@ pub fn run_script(data: &[u8]) {
 
 /// A deterministic answer for a path (the same in both runs of `split`).
 fn split_file_answer(path: &str) -> Result<FileMeta, FileError> {
-    let h = path
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
+    let h = path.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     match h % 6 {
         0 => Err(FileError::NotFound),
         1 => Err(FileError::Forbidden),
@@ -885,7 +901,13 @@ pub fn run_split(data: &[u8]) {
     let whole = run_pieces(max_body, &[bytes], eof);
     let mut cuts: Vec<usize> = cuts
         .drain(..)
-        .map(|c| if bytes.is_empty() { 0 } else { usize::from(c) % (bytes.len() + 1) })
+        .map(|c| {
+            if bytes.is_empty() {
+                0
+            } else {
+                usize::from(c) % (bytes.len() + 1)
+            }
+        })
         .collect();
     cuts.sort_unstable();
     let mut pieces = Vec::with_capacity(cuts.len() + 1);
