@@ -75,6 +75,9 @@ pub struct Args {
     /// Another name this server answers to in `Host` (repeatable)
     #[arg(long, value_name = "NAME")]
     pub allow_host: Vec<String>,
+    /// `Cache-Control` sent with file responses; an empty value sends none
+    #[arg(long, value_name = "VALUE", default_value = "no-cache", value_parser = header_value)]
+    pub cache_control: String,
 }
 
 impl Args {
@@ -105,6 +108,7 @@ impl Args {
         config.head_timeout_ms = self.head_timeout.saturating_mul(1000);
         config.max_requests = self.max_requests.max(1);
         config.max_body = self.max_body;
+        config.cache_control = self.cache_control.clone();
         config
     }
 
@@ -142,6 +146,16 @@ impl Args {
     }
 }
 
+/// A header value given on the command line: visible ASCII, spaces and tabs only (no
+/// CR/LF that would split the response head).
+fn header_value(s: &str) -> Result<String, String> {
+    if s.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+        Ok(s.trim().to_string())
+    } else {
+        Err("only visible ASCII, spaces and tabs are allowed in a header value".to_string())
+    }
+}
+
 /// Prints the one stdout line that says where the server listens
 /// (`listening on http://127.0.0.1:8080`) and flushes it; tests and scripts read it.
 pub fn announce(addr: SocketAddr) {
@@ -176,6 +190,17 @@ mod tests {
         assert_eq!(c.max_body, 10 * 1024 * 1024);
         assert_eq!(a.queue, 64);
         assert_eq!(a.max_connections, 10_000);
+        assert_eq!(c.cache_control, "no-cache");
+    }
+
+    #[test]
+    fn cache_control_flag_and_empty_disables() {
+        let c = parse(&["--cache-control", "public, max-age=60"])
+            .expect("flag")
+            .config(1);
+        assert_eq!(c.cache_control, "public, max-age=60");
+        let c = parse(&["--cache-control", ""]).expect("empty").config(1);
+        assert_eq!(c.cache_control, "");
     }
 
     #[test]
@@ -245,6 +270,7 @@ mod tests {
             &["--max-requests", "0"],
             &["--bogus"],
             &["1", "h", "2", "extra"],
+            &["--cache-control", "a\r\nSet-Cookie: x"],
         ] {
             let e = parse(bad).expect_err("must fail");
             assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
