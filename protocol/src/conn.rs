@@ -288,6 +288,9 @@ impl Connection {
 
     /// The file asked for by [`Action::OpenFile`] is open.
     pub fn file_opened(&mut self, meta: FileMeta) {
+        if !matches!(self.state, State::AwaitFile { .. }) {
+            return; // not waiting for this: a runtime bug, ignored rather than trusted
+        }
         let State::AwaitFile {
             req,
             path,
@@ -314,6 +317,9 @@ impl Connection {
 
     /// The file asked for by [`Action::OpenFile`] could not be opened.
     pub fn file_failed(&mut self, err: FileError) {
+        if !matches!(self.state, State::AwaitFile { .. }) {
+            return; // not waiting for this: a runtime bug, ignored rather than trusted
+        }
         let State::AwaitFile {
             req,
             path,
@@ -342,6 +348,9 @@ impl Connection {
 
     /// The upload asked for by [`Action::WriteUpload`] is written (or not).
     pub fn upload_written(&mut self, result: Result<(), UploadError>) {
+        if !matches!(self.state, State::AwaitUpload { .. }) {
+            return; // not waiting for this: a runtime bug, ignored rather than trusted
+        }
         let State::AwaitUpload { req, name } = std::mem::replace(&mut self.state, State::Head)
         else {
             return;

@@ -193,3 +193,22 @@ t!(every_split_gives_the_same_actions {
         assert_eq!(d.out, whole, "byte by byte: {:?}", String::from_utf8_lossy(&case));
     }
 });
+
+t!(results_nobody_asked_for_are_ignored {
+    let mut d = Driver::new();
+    d.send(&req("GET", "/", "Connection: close\r\n"));
+    assert!(d.closed);
+    // After Close, stray results must not reopen the connection.
+    d.conn.file_opened(protocol::FileMeta::default());
+    d.conn.file_failed(protocol::FileError::NotFound);
+    d.conn.upload_written(Ok(()));
+    d.conn.receive(&get("/"), d.now);
+    assert_eq!(d.conn.poll(), None);
+    assert!(d.conn.is_closed());
+    // While reading a head, a stray result changes nothing either.
+    let mut d = Driver::new();
+    d.send(b"GET / HTTP/1.1\r\n");
+    d.conn.upload_written(Ok(()));
+    d.send(b"Host: 127.0.0.1:8080\r\n\r\n");
+    assert_eq!(d.status(), 200);
+});
