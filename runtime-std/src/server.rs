@@ -91,10 +91,8 @@ impl Server {
     }
 
     /// Serves one connection until it closes.
-    pub fn serve(&self, worker: usize, stream: TcpStream) {
-        let peer = stream
-            .peer_addr()
-            .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
+    pub fn serve(&self, worker: usize, stream: TcpStream, peer: SocketAddr) {
+        let peer = peer.to_string();
         let _ = stream.set_nodelay(true);
         // A client that never reads cannot hold a worker longer than the idle timeout.
         let _ = stream.set_write_timeout(Some(Duration::from_millis(
@@ -142,6 +140,9 @@ impl Server {
                     Flow::Stop => return,
                 }
             }
+            // A file is only needed within the batch that opened it (its head and its
+            // `SendFile` are queued together); do not hold it while the client thinks.
+            file = None;
             if conn.is_closed() {
                 let _ = flush(stream, out);
                 return;
@@ -365,8 +366,8 @@ pub fn run(
     queue: usize,
 ) -> io::Result<()> {
     let handler_server = Arc::clone(&server);
-    let pool = Pool::new("worker", workers, queue, move |i, stream: TcpStream| {
-        handler_server.serve(i, stream)
+    let pool = Pool::new("worker", workers, queue, move |i, (stream, peer)| {
+        handler_server.serve(i, stream, peer)
     })?;
     listener.set_nonblocking(true)?;
     let shutdown = server.shutdown.clone();
@@ -393,7 +394,7 @@ pub fn run(
                     if stream.set_nonblocking(false).is_err() {
                         continue;
                     }
-                    if let Err(stream) = pool.try_submit(stream) {
+                    if let Err((stream, peer)) = pool.try_submit((stream, peer)) {
                         overload(&server, stream, peer, workers, queue);
                     }
                 }
