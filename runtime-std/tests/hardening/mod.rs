@@ -338,16 +338,19 @@ pub fn slowloris_drippers_get_408_and_service_recovers(bin: &str) {
 
 // ----- Connection flood -----
 
-/// 80 connections at once, far past the capacity (runtime-std: 2 workers + queue 4;
-/// runtime-smol: --max-connections 8). Exactly the connections over capacity get 503
-/// with Retry-After and a close, quickly, each logged at warn; the held ones are then
-/// served, and new connections are served again.
+/// 80 connections at once, far past the capacity (runtime-std: queue 4 plus the 2
+/// workers where they are already waiting for work, so 4 to 6 held; runtime-smol:
+/// --max-connections 8, exactly). Every connection over capacity gets 503 with
+/// Retry-After and a close, quickly, each logged at warn; the held ones are then served,
+/// and new connections are served again.
 pub fn connection_flood_gets_503_and_service_resumes(bin: &str) {
     const N: usize = 80;
-    let (args, capacity): (&[&str], usize) = if is_smol(bin) {
-        (&["--threads", "2", "--max-connections", "8"], 8)
+    let (args, min_held, capacity): (&[&str], usize, usize) = if is_smol(bin) {
+        (&["--threads", "2", "--max-connections", "8"], 8, 8)
     } else {
-        (&["--threads", "2", "--queue", "4"], 6)
+        // The pool admits `queue + idle workers`: a worker still busy picking up the
+        // previous connection does not count, so a burst may find 4, 5 or 6 places.
+        (&["--threads", "2", "--queue", "4"], 4, 6)
     };
     let s = Server::start(bin, args);
     let start = Instant::now();
@@ -384,10 +387,10 @@ pub fn connection_flood_gets_503_and_service_resumes(bin: &str) {
     let refused: Vec<usize> = (0..N)
         .filter(|&i| status_of(&conns[i].1).is_some())
         .collect();
-    assert_eq!(
-        refused.len(),
-        N - capacity,
-        "answered without a request: {}; logs:\n{}",
+    let kept = N - refused.len();
+    assert!(
+        (min_held..=capacity).contains(&kept),
+        "{kept} connections held, {} answered without a request; logs:\n{}",
         refused.len(),
         tail(&s.logs())
     );
@@ -402,7 +405,7 @@ pub fn connection_flood_gets_503_and_service_resumes(bin: &str) {
     let warned = s
         .wait_log(&["WARN", "refused (503)"], Duration::from_secs(2))
         .map(|_| lines_with(&s.logs(), &["WARN", "refused (503)"]).len());
-    assert_eq!(warned, Some(N - capacity), "one warn line per 503");
+    assert_eq!(warned, Some(refused.len()), "one warn line per 503");
     // The 503'd connections are closed by the server.
     let until = Instant::now() + Duration::from_secs(3);
     while refused.iter().any(|&i| !conns[i].2) && Instant::now() < until {
@@ -444,8 +447,8 @@ pub fn connection_flood_gets_503_and_service_resumes(bin: &str) {
         s.get("/").expect_status(200);
     }
     eprintln!(
-        "{N} connections, capacity {capacity}: {} got 503 within {took:?}",
-        N - capacity
+        "{N} connections, capacity {capacity}: {kept} held, {} got 503 within {took:?}",
+        refused.len()
     );
 }
 
