@@ -156,6 +156,8 @@ pub struct Connection {
     last_modified: (u64, String),
     /// The answer just queued ends the connection: close once its body is queued too.
     close_pending: bool,
+    /// The server is shutting down: the next answer says `Connection: close`.
+    draining: bool,
     date: DateCache,
     seed: [u8; 16],
     uploads: u64,
@@ -195,6 +197,7 @@ impl Connection {
             etag: String::new(),
             last_modified: (0, String::new()),
             close_pending: false,
+            draining: false,
             date: DateCache::default(),
             seed,
             uploads: 0,
@@ -276,6 +279,18 @@ impl Connection {
     /// Whether the core is waiting for bytes from the client (no action pending).
     pub fn wants_read(&self) -> bool {
         self.out.is_empty() && matches!(self.state, State::Head | State::Body { .. })
+    }
+
+    /// The server is shutting down: an idle connection closes now; a request in progress
+    /// is answered with `Connection: close`, and the connection closes after it.
+    pub fn drain(&mut self) {
+        if self.draining {
+            return;
+        }
+        self.draining = true;
+        if matches!(self.state, State::Head) && self.pos == self.input.len() {
+            self.close();
+        }
     }
 
     /// Hands back the buffer of a [`Action::Send`] once written, so the next answer can
@@ -799,7 +814,10 @@ impl Connection {
         fields: impl FnOnce(&mut HeadWriter<'_>),
     ) {
         self.served += 1;
-        let keep = !force_close && req.head.keep_alive && self.served < self.config.max_requests;
+        let keep = !force_close
+            && !self.draining
+            && req.head.keep_alive
+            && self.served < self.config.max_requests;
         let mut buf = std::mem::take(&mut self.spare);
         buf.clear();
         buf.reserve(320 + body.len());

@@ -212,3 +212,17 @@ t!(results_nobody_asked_for_are_ignored {
     d.send(b"Host: 127.0.0.1:8080\r\n\r\n");
     assert_eq!(d.status(), 200);
 });
+
+t!(drain_closes_idle_and_answers_the_last_request_with_close {
+    let mut d = Driver::new();
+    d.send(&get("/"));
+    d.conn.drain();
+    d.send(&[]);
+    assert!(d.closed, "an idle connection closes at once");
+    let mut d = Driver::new();
+    d.send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n");
+    d.conn.drain();
+    d.send(b"\r\n");
+    assert_eq!(d.only().header("Connection"), Some("close"));
+    assert!(d.closed);
+});

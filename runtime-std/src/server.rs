@@ -133,6 +133,10 @@ impl Server {
         let mut file: Option<File> = None;
         let mut read_timeout: Option<Duration> = None;
         loop {
+            if self.shutdown.requested() {
+                // The answer in progress says `Connection: close`; an idle one closes.
+                conn.drain();
+            }
             let mut responded = false;
             while let Some(action) = conn.poll() {
                 match self.execute(action, conn, stream, &mut file, out, &mut responded) {
