@@ -7,9 +7,11 @@
 //! file (≤ [`SMALL`]) is read whole in the same blocking call, so sending it later
 //! touches no disk either; a larger one stays an open [`File`] for `sendfile(2)`.
 //!
-//! Handing every open to the blocking pool costs two thread wake-ups per request:
-//! measured on keep-alive small files it took the server from about 10 to 14–23 µs of
-//! CPU per request. So what an open found is kept in [`Cache`], and reused while one
+//! Handing every open to the blocking pool costs thread wake-ups on every request:
+//! measured with 2 executor threads on keep-alive small files (`wrk -c32`, index.html),
+//! the server spent 19–24 µs of CPU per request and did 59–62k req/s with every open on
+//! the pool (`RUNTIME_SMOL_FILE_CACHE=off`), against 8–10 µs and 92–98k req/s with the
+//! cache. So what an open found is kept in [`Cache`], and reused while one
 //! `fstatat` on the executor thread shows the same file (device, inode, size, mtime and
 //! ctime to the nanosecond) — or, for a remembered "no such file", still no file. That
 //! stat only runs for a path that was opened moments ago (its directory entries and
@@ -23,7 +25,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use log::{error, warn};
+use log::{error, info, warn};
 use protocol::{FileError, FileMeta, SafePath, UploadError};
 use runtime_std::files::Root;
 use rustix::fs::{AtFlags, Mode, OFlags, Stat};
@@ -34,6 +36,8 @@ pub(crate) const SMALL: u64 = 64 * 1024;
 /// The cache forgets everything when it would hold more entries or bytes than these.
 const CACHE_ENTRIES: usize = 1024;
 const CACHE_BYTES: usize = 16 << 20;
+/// `RUNTIME_SMOL_FILE_CACHE=off` turns the cache off (to measure what it saves).
+const CACHE_SWITCH: &str = "RUNTIME_SMOL_FILE_CACHE";
 
 /// An opened file: what the core needs to know, and where its bytes are.
 #[derive(Debug)]
@@ -69,11 +73,16 @@ impl Files {
             );
         }
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let dir = match rustix::fs::open(root.path(), flags, Mode::empty()) {
-            Ok(fd) => Some(fd),
-            Err(e) => {
-                warn!("open-file cache off: cannot open the root again: {e}");
-                None
+        let dir = if std::env::var_os(CACHE_SWITCH).is_some_and(|v| v == "off") {
+            info!("open-file cache off ({CACHE_SWITCH}=off): every open goes to the blocking pool");
+            None
+        } else {
+            match rustix::fs::open(root.path(), flags, Mode::empty()) {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    warn!("open-file cache off: cannot open the root again: {e}");
+                    None
+                }
             }
         };
         Files {
