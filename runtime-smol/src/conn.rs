@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::debug;
-use protocol::{Action, Config, Connection, Now};
+use protocol::{Action, Config, Connection};
 use smol::{future, Async, Timer};
 
 use runtime_std::clock::{self, Clock};
@@ -59,7 +59,7 @@ pub(crate) async fn serve(shared: &Shared, stream: Async<TcpStream>, peer: Socke
         clock::seed(),
         peer.to_string(),
     );
-    match drive(shared, &stream, &mut conn, now).await {
+    match drive(shared, &stream, &mut conn).await {
         Ok(()) => linger_close(&stream, &shared.closing).await,
         Err(e) => debug!("{peer} connection ended: {e}"),
     }
@@ -67,11 +67,8 @@ pub(crate) async fn serve(shared: &Shared, stream: Async<TcpStream>, peer: Socke
 
 /// What ended a wait for the client.
 enum Event {
-    /// `n` bytes (0: end of stream) were handed to the core at monotonic time `at`.
-    Read {
-        n: usize,
-        at: u64,
-    },
+    /// `n` bytes (0: end of stream) were read and handed to the core.
+    Read(usize),
     Deadline,
     Closing,
 }
@@ -80,27 +77,19 @@ async fn drive(
     shared: &Shared,
     stream: &Async<TcpStream>,
     conn: &mut Connection,
-    start: Now,
 ) -> io::Result<()> {
-    let idle_ms = shared.config.idle_timeout_ms;
-    let stall = Duration::from_millis(idle_ms);
+    let stall = Duration::from_millis(shared.config.idle_timeout_ms);
     let mut out: Vec<u8> = Vec::new();
     let mut opened: Option<Arc<Opened>> = None;
     let mut timer = Timer::never();
     let mut armed: Option<u64> = None;
-    // For telling an idle keep-alive connection from one in the middle of a request:
-    // when bytes last came in, and whether a whole answer went out since.
-    let mut last_rx = start.mono_ms;
-    let mut answered = true;
-    let mut closing = shared.closing.is_closed();
+    // Whether the core was told that the server is shutting down.
+    let mut drained = false;
     let mut eof = false;
     loop {
         while let Some(action) = conn.poll() {
             match action {
                 Action::Send(bytes) => {
-                    if !bytes.starts_with(b"HTTP/1.1 100 ") {
-                        answered = true;
-                    }
                     if out.is_empty() {
                         out = bytes;
                     } else {
@@ -151,10 +140,12 @@ async fn drive(
             // The core has had the end of the stream and still waits: nothing will come.
             return Ok(());
         }
-        let idle = answered && deadline == last_rx.saturating_add(idle_ms);
-        if closing && idle {
-            debug!("closing an idle connection for shutdown");
-            return Ok(());
+        if !drained && shared.closing.is_closed() {
+            // Shutting down: an idle connection closes now, a request in progress is
+            // answered with `Connection: close`.
+            conn.drain();
+            drained = true;
+            continue;
         }
         if armed.is_none_or(|a| deadline < a) {
             let now = shared.clock.now().mono_ms;
@@ -167,7 +158,7 @@ async fn drive(
                 match read_into(stream.get_ref(), conn, &shared.clock) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => return other.map(|(n, at)| Event::Read { n, at }),
+                    other => return other.map(Event::Read),
                 }
             }
         };
@@ -176,30 +167,29 @@ async fn drive(
             Ok(Event::Deadline)
         };
         let shutdown = async {
-            if closing {
+            if drained {
                 future::pending::<()>().await;
             }
             let _ = shared.closing.recv().await;
             Ok(Event::Closing)
         };
         match future::or(read, future::or(deadline_hit, shutdown)).await? {
-            Event::Read { n, at } => {
-                last_rx = at;
-                answered = false;
-                eof = n == 0;
-            }
+            Event::Read(n) => eof = n == 0,
             Event::Deadline => {
                 armed = None;
                 conn.timeout(shared.clock.now());
             }
-            Event::Closing => closing = true,
+            Event::Closing => {
+                conn.drain();
+                drained = true;
+            }
         }
     }
 }
 
 /// One `read(2)` into this thread's buffer, handed straight to the core; returns the
-/// byte count (0: end of stream) and the monotonic time given to the core with them.
-fn read_into(sock: &TcpStream, conn: &mut Connection, clock: &Clock) -> io::Result<(usize, u64)> {
+/// byte count (0: end of stream).
+fn read_into(sock: &TcpStream, conn: &mut Connection, clock: &Clock) -> io::Result<usize> {
     READ_BUF.with(|cell| {
         let mut buf = cell.borrow_mut();
         let n = (&*sock).read(&mut buf[..])?;
@@ -209,7 +199,7 @@ fn read_into(sock: &TcpStream, conn: &mut Connection, clock: &Clock) -> io::Resu
         } else {
             conn.receive(&buf[..n], now);
         }
-        Ok((n, now.mono_ms))
+        Ok(n)
     })
 }
 
