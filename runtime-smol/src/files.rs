@@ -66,11 +66,13 @@ pub(crate) struct Files {
 
 impl Files {
     pub fn new(root: Root) -> Files {
-        if let Err(e) = root.clean_temporaries() {
-            error!(
+        match root.clean_temporaries() {
+            Ok(0) => {}
+            Ok(n) => warn!("removed {n} unfinished upload(s) left in uploads/ by an earlier run"),
+            Err(e) => error!(
                 "could not remove stale temporary uploads in {}: {e}",
                 root.path().display()
-            );
+            ),
         }
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let dir = if std::env::var_os(CACHE_SWITCH).is_some_and(|v| v == "off") {

@@ -773,6 +773,17 @@ pub fn sigkill_mid_upload_storm_loses_no_acknowledged_upload(bin: &str) {
         "left after the restart: {after:?}"
     );
     check_files(&after);
+    if tmp_before > 0 {
+        assert!(
+            s.wait_log(
+                &["WARN", "removed", "unfinished upload"],
+                Duration::from_secs(2)
+            )
+            .is_some(),
+            "{tmp_before} temporaries removed without a word:\n{}",
+            s.logs()
+        );
+    }
     let mut c = s.connect();
     for (location, body) in acked.iter().step_by(7) {
         let r = c.request(&get(&s, location));
