@@ -110,6 +110,16 @@ impl Encoding {
     }
 }
 
+/// Which open a file request is waiting for. The file itself is opened first, so a
+/// precompressed sibling is only served beside an existing `NAME`; when no sibling
+/// opens, the file is opened again (the runtime holds one open file at a time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    First,
+    Variant(Encoding),
+    Reopen,
+}
+
 #[derive(Debug)]
 enum State {
     /// Reading a request head (or idle between requests).
@@ -125,7 +135,7 @@ enum State {
     AwaitFile {
         req: Request,
         path: SafePath,
-        encoding: Encoding,
+        stage: Stage,
         content_type: Option<ContentType>,
     },
     /// Waiting for `upload_written`.
@@ -309,23 +319,24 @@ impl Connection {
         let State::AwaitFile {
             req,
             path,
-            encoding,
+            stage,
             content_type,
         } = std::mem::replace(&mut self.state, State::Head)
         else {
             return;
         };
-        if meta.is_dir {
-            if encoding == Encoding::Identity {
-                self.refuse(&req, Refusal::keep(404, "a directory is not a file"));
-            } else {
-                self.try_next_variant(req, path, encoding, content_type);
+        match (stage, content_type) {
+            (Stage::Variant(enc), ct) if meta.is_dir => self.next_variant(req, path, enc, ct),
+            (Stage::Variant(enc), Some(ct)) => self.answer_file(&req, &path, enc, &ct, meta),
+            (_, _) if meta.is_dir => {
+                self.refuse(&req, Refusal::keep(404, "a directory is not a file"))
             }
-        } else {
-            match content_type {
-                None => self.refuse(&req, Refusal::keep(415, "unknown file type")),
-                Some(ct) => self.answer_file(&req, &path, encoding, &ct, meta),
-            }
+            (_, None) => self.refuse(&req, Refusal::keep(415, "unknown file type")),
+            (Stage::First, Some(ct)) => match first_variant(&req.head, &ct) {
+                Some(enc) => self.open(req, path, Stage::Variant(enc), Some(ct)),
+                None => self.answer_file(&req, &path, Encoding::Identity, &ct, meta),
+            },
+            (_, Some(ct)) => self.answer_file(&req, &path, Encoding::Identity, &ct, meta),
         }
         self.advance();
     }
@@ -338,22 +349,21 @@ impl Connection {
         let State::AwaitFile {
             req,
             path,
-            encoding,
+            stage,
             content_type,
         } = std::mem::replace(&mut self.state, State::Head)
         else {
             return;
         };
-        match err {
-            _ if encoding != Encoding::Identity && err != FileError::Other => {
-                self.try_next_variant(req, path, encoding, content_type)
-            }
-            FileError::NotFound => self.refuse(&req, Refusal::keep(404, "no such file")),
-            FileError::Forbidden => self.refuse(
+        match (stage, err) {
+            // A sibling that is missing, refused or unreadable: the file itself serves.
+            (Stage::Variant(enc), _) => self.next_variant(req, path, enc, content_type),
+            (_, FileError::NotFound) => self.refuse(&req, Refusal::keep(404, "no such file")),
+            (_, FileError::Forbidden) => self.refuse(
                 &req,
                 Refusal::keep(403, "file resolves outside the web root"),
             ),
-            FileError::Other => {
+            (_, FileError::Other) => {
                 error!("{} could not open {}", self.peer, path.as_str());
                 self.refuse(&req, Refusal::keep(500, "the file could not be read"));
             }
@@ -621,41 +631,33 @@ impl Connection {
             }
             Route::File(path) => {
                 let content_type = mime::content_type(path.file_name());
-                let h = &req.head;
-                let first = match &content_type {
-                    Some(ct) if ct.compressible && h.range.is_none() && h.accept_br => Encoding::Br,
-                    Some(ct) if ct.compressible && h.range.is_none() && h.accept_gzip => {
-                        Encoding::Gzip
-                    }
-                    _ => Encoding::Identity,
-                };
-                self.open_variant(req, path, first, content_type);
+                self.open(req, path, Stage::First, content_type);
             }
         }
     }
 
-    fn open_variant(
+    fn open(
         &mut self,
         req: Request,
         path: SafePath,
-        encoding: Encoding,
+        stage: Stage,
         content_type: Option<ContentType>,
     ) {
-        let open = if encoding == Encoding::Identity {
-            path.clone()
-        } else {
-            path.with_suffix(encoding.suffix())
+        let open = match stage {
+            Stage::Variant(enc) => path.with_suffix(enc.suffix()),
+            Stage::First | Stage::Reopen => path.clone(),
         };
         self.out.push_back(Action::OpenFile(open));
         self.state = State::AwaitFile {
             req,
             path,
-            encoding,
+            stage,
             content_type,
         };
     }
 
-    fn try_next_variant(
+    /// After sibling `tried` did not open: the next sibling, or the file itself again.
+    fn next_variant(
         &mut self,
         req: Request,
         path: SafePath,
@@ -663,10 +665,10 @@ impl Connection {
         content_type: Option<ContentType>,
     ) {
         let next = match tried {
-            Encoding::Br if req.head.accept_gzip => Encoding::Gzip,
-            _ => Encoding::Identity,
+            Encoding::Br if req.head.accept_gzip => Stage::Variant(Encoding::Gzip),
+            _ => Stage::Reopen,
         };
-        self.open_variant(req, path, next, content_type);
+        self.open(req, path, next, content_type);
     }
 
     fn answer_file(
@@ -903,6 +905,20 @@ impl Connection {
         bytes[8..].copy_from_slice(&b.to_le_bytes());
         let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
         format!("{}.json", id.hyphenated())
+    }
+}
+
+/// The first precompressed sibling worth trying for this request, if any: only for
+/// compressible types, never for range requests (ranges address the file itself).
+fn first_variant(head: &RequestHead, ct: &ContentType) -> Option<Encoding> {
+    if !ct.compressible || head.range.is_some() {
+        None
+    } else if head.accept_br {
+        Some(Encoding::Br)
+    } else if head.accept_gzip {
+        Some(Encoding::Gzip)
+    } else {
+        None
     }
 }
 

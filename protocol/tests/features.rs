@@ -102,9 +102,9 @@ t!(if_range {
 });
 
 t!(precompressed_variants {
-    // br preferred, then gzip, then the file itself.
+    // The file itself must exist; then br is preferred, then gzip, then the file.
     let d = one(&req("GET", "/app.js", "Accept-Encoding: gzip, deflate, br\r\n"));
-    assert_eq!(d.out[0], Out::Open("app.js.br".into()));
+    assert_eq!(d.out[..2], [Out::Open("app.js".into()), Out::Open("app.js.br".into())]);
     let r = d.only();
     assert_eq!(r.header("Content-Encoding"), Some("br"));
     assert_eq!(r.header("Content-Type"), Some("text/javascript; charset=utf-8"));
@@ -115,12 +115,30 @@ t!(precompressed_variants {
     assert_eq!(d.only().header("Content-Length"), Some("30"));
     // br refused with q=0; only .gz exists for style.css.
     let d = one(&req("GET", "/style.css", "Accept-Encoding: br;q=0, gzip;q=0.5\r\n"));
-    assert_eq!(d.out[0], Out::Open("style.css.gz".into()));
+    assert_eq!(d.out[..2], [Out::Open("style.css".into()), Out::Open("style.css.gz".into())]);
     assert_eq!(d.only().header("Content-Encoding"), Some("gzip"));
     let d = one(&req("GET", "/style.css", "Accept-Encoding: br\r\n"));
-    assert_eq!(d.out[..2], [Out::Open("style.css.br".into()), Out::Open("style.css".into())]);
+    assert_eq!(
+        d.out[..3],
+        [
+            Out::Open("style.css".into()),
+            Out::Open("style.css.br".into()),
+            Out::Open("style.css".into())
+        ]
+    );
     assert_eq!(d.only().header("Content-Encoding"), None);
     assert_eq!(d.only().header("Vary"), Some("Accept-Encoding"));
+    // A sibling is only served beside an existing file.
+    let d = one(&req("GET", "/only.js", "Accept-Encoding: br, gzip\r\n"));
+    assert_eq!(d.out[0], Out::Open("only.js".into()));
+    assert_eq!(d.status(), 404);
+    // A sibling that is a directory or refused falls back to the file itself.
+    let mut d = Driver::new();
+    d.files.insert("app.js.br", Ok(protocol::FileMeta { is_dir: true, ..Default::default() }));
+    d.files.insert("app.js.gz", Err(protocol::FileError::Forbidden));
+    d.send(&req("GET", "/app.js", "Accept-Encoding: br, gzip\r\n"));
+    assert_eq!(d.only().header("Content-Encoding"), None);
+    assert_eq!(d.only().header("Content-Length"), Some("50"));
     // No Accept-Encoding: identity, no extra open.
     let d = one(&get("/app.js"));
     assert_eq!(d.out[0], Out::Open("app.js".into()));

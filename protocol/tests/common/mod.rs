@@ -83,6 +83,7 @@ pub fn files() -> HashMap<&'static str, Result<FileMeta, FileError>> {
     m.insert("app.js.br", f(20));
     m.insert("app.js.gz", f(30));
     m.insert("style.css.gz", f(25));
+    m.insert("only.js.br", f(9));
     m.insert(
         "uploads",
         Ok(FileMeta {

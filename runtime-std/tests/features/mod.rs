@@ -87,6 +87,8 @@ fn fixture() -> Fixture {
     std::fs::create_dir(fx.root.join("d.js.br")).expect("dir sibling");
     std::fs::write(fx.root.join("e.js"), b"let e = 1;").expect("e.js");
     std::os::unix::fs::symlink("../secret.txt", fx.root.join("e.js.br")).expect("symlink");
+    // A sibling with no file beside it: never served.
+    std::fs::write(fx.root.join("only.js.br"), b"compressed bytes").expect("only.js.br");
     fx
 }
 
@@ -483,6 +485,9 @@ pub fn precompressed_siblings_are_served(bin: &str) {
         assert!(r.header("content-encoding").is_none(), "{name}: {r:?}");
         expect_body(&r, &file(&s, name), name);
     }
+    // A sibling is served only beside its file: only.js.br alone is a 404 for /only.js.
+    let r = c.request(&get(&s, "/only.js", "Accept-Encoding: br, gzip\r\n"));
+    r.expect_status(404);
     // A sibling is never requested directly by its encoded name as something else: the
     // .br file itself has no known type.
     let r = c.request(&get(&s, "/x.js.br", ""));
