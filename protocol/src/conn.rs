@@ -311,18 +311,26 @@ impl Connection {
         }
     }
 
+    /// Leaves the AwaitFile state, or `None` when the connection is not waiting for a
+    /// file (a runtime bug: the result is ignored rather than trusted).
+    fn take_await_file(&mut self) -> Option<(Request, SafePath, Stage, Option<ContentType>)> {
+        if !matches!(self.state, State::AwaitFile { .. }) {
+            return None;
+        }
+        match std::mem::replace(&mut self.state, State::Head) {
+            State::AwaitFile {
+                req,
+                path,
+                stage,
+                content_type,
+            } => Some((req, path, stage, content_type)),
+            _ => None,
+        }
+    }
+
     /// The file asked for by [`Action::OpenFile`] is open.
     pub fn file_opened(&mut self, meta: FileMeta) {
-        if !matches!(self.state, State::AwaitFile { .. }) {
-            return; // not waiting for this: a runtime bug, ignored rather than trusted
-        }
-        let State::AwaitFile {
-            req,
-            path,
-            stage,
-            content_type,
-        } = std::mem::replace(&mut self.state, State::Head)
-        else {
+        let Some((req, path, stage, content_type)) = self.take_await_file() else {
             return;
         };
         match (stage, content_type) {
@@ -343,16 +351,7 @@ impl Connection {
 
     /// The file asked for by [`Action::OpenFile`] could not be opened.
     pub fn file_failed(&mut self, err: FileError) {
-        if !matches!(self.state, State::AwaitFile { .. }) {
-            return; // not waiting for this: a runtime bug, ignored rather than trusted
-        }
-        let State::AwaitFile {
-            req,
-            path,
-            stage,
-            content_type,
-        } = std::mem::replace(&mut self.state, State::Head)
-        else {
+        let Some((req, path, stage, content_type)) = self.take_await_file() else {
             return;
         };
         match (stage, err) {
