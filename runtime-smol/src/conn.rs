@@ -11,6 +11,7 @@
 //! lets the timer fire once early; the core then ignores `timeout`).
 
 use std::cell::RefCell;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsFd;
@@ -23,6 +24,7 @@ use protocol::{Action, Config, Connection};
 use smol::{future, Async, Timer};
 
 use runtime_std::clock::{self, Clock};
+use runtime_std::sendfile::set_cork;
 
 use crate::files::{Body, Files, Opened};
 use crate::Closing;
@@ -223,29 +225,44 @@ async fn send_body(
             Ok(())
         }
         Body::File(f) => {
-            flush(stream, out, stall).await?;
-            let end = offset.saturating_add(len);
-            let mut pos = offset;
-            while pos < end {
-                let sent = with_stall(
-                    stream.write_with(|s| {
-                        let left = end - pos;
-                        runtime_std::sendfile::send_file(s.as_fd(), f, &mut pos, left)
-                    }),
-                    stall,
-                )
-                .await?;
-                if sent == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the file became shorter while it was sent",
-                    ));
-                }
-            }
-            Ok(())
+            // Head and body leave in full segments (see `set_cork`).
+            set_cork(stream.as_fd(), true);
+            let result = send_file_all(stream, out, f, offset, len, stall).await;
+            set_cork(stream.as_fd(), false);
+            result
         }
         Body::None => Err(io::Error::other("SendFile for a directory")),
     }
+}
+
+async fn send_file_all(
+    stream: &Async<TcpStream>,
+    out: &mut Vec<u8>,
+    f: &File,
+    offset: u64,
+    len: u64,
+    stall: Duration,
+) -> io::Result<()> {
+    flush(stream, out, stall).await?;
+    let end = offset.saturating_add(len);
+    let mut pos = offset;
+    while pos < end {
+        let sent = with_stall(
+            stream.write_with(|s| {
+                let left = end - pos;
+                runtime_std::sendfile::send_file(s.as_fd(), f, &mut pos, left)
+            }),
+            stall,
+        )
+        .await?;
+        if sent == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file became shorter while it was sent",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes all of `out` and empties it. Tries at once; waits for the socket only when

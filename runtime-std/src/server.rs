@@ -21,7 +21,7 @@ use log::{debug, error, info, warn};
 use protocol::{Action, Config, Connection};
 use runtime_std::clock::{self, Clock};
 use runtime_std::files::Root;
-use runtime_std::sendfile::send_file;
+use runtime_std::sendfile::{send_file, set_cork};
 use runtime_std::shutdown::{Shutdown, DRAIN_LIMIT};
 use rustix::event::{PollFd, PollFlags};
 use rustix::net::RecvFlags;
@@ -304,7 +304,7 @@ fn flush(stream: &TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
 fn send_body(
     stream: &TcpStream,
     file: &File,
-    mut offset: u64,
+    offset: u64,
     len: u64,
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
@@ -318,7 +318,14 @@ fn send_body(
         }
         return Ok(());
     }
-    flush(stream, out)?;
+    // Cork while the head and the body go out, so the kernel sends full segments.
+    set_cork(stream.as_fd(), true);
+    let result = flush(stream, out).and_then(|()| send_file_all(stream, file, offset, len));
+    set_cork(stream.as_fd(), false);
+    result
+}
+
+fn send_file_all(stream: &TcpStream, file: &File, mut offset: u64, len: u64) -> io::Result<()> {
     let end = offset.saturating_add(len);
     while offset < end {
         let left = end - offset;
