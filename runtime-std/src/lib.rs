@@ -23,6 +23,7 @@
 //! - [`clock`]: [`protocol::Now`] values and random seeds for upload names;
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a flag and a pollable file descriptor.
 
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod files;

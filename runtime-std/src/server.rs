@@ -12,15 +12,15 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Both, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 use protocol::{Action, Config, Connection};
+use runtime_std::cache::{Body, FileCache, Opened};
 use runtime_std::clock::{self, Clock};
-use runtime_std::files::Root;
+use runtime_std::files::{Root, UPLOADS};
 use runtime_std::sendfile::{send_file, set_cork};
 use runtime_std::shutdown::{Shutdown, DRAIN_LIMIT};
 use rustix::event::{PollFd, PollFlags};
@@ -30,7 +30,6 @@ use crate::pool::Pool;
 
 /// Files up to this size are read into the response buffer (one write with the head);
 /// larger ones are sent with `sendfile`.
-const SMALL_FILE: u64 = 64 * 1024;
 /// The read buffer of a worker.
 const READ_BUF: usize = 64 * 1024;
 /// After the last response of a connection, unread client bytes are drained this long
@@ -40,6 +39,8 @@ const LINGER: Duration = Duration::from_secs(1);
 /// What every worker shares.
 pub struct Server {
     pub root: Root,
+    /// Opened files (and the bytes of small ones), revalidated by one fstatat per hit.
+    pub cache: FileCache,
     pub config: Arc<Config>,
     pub clock: Clock,
     pub shutdown: Shutdown,
@@ -82,6 +83,7 @@ impl Server {
         workers: usize,
     ) -> Self {
         Server {
+            cache: FileCache::new(&root),
             root,
             config,
             clock,
@@ -130,7 +132,7 @@ impl Server {
         input: &mut [u8],
         out: &mut Vec<u8>,
     ) {
-        let mut file: Option<File> = None;
+        let mut file: Option<Arc<Opened>> = None;
         let mut read_timeout: Option<Duration> = None;
         loop {
             if self.shutdown.requested() {
@@ -225,7 +227,7 @@ impl Server {
         action: Action,
         conn: &mut Connection,
         stream: &TcpStream,
-        file: &mut Option<File>,
+        file: &mut Option<Arc<Opened>>,
         out: &mut Vec<u8>,
         responded: &mut bool,
     ) -> Flow {
@@ -241,10 +243,11 @@ impl Server {
             }
             Action::OpenFile(path) => {
                 *file = None;
-                match self.root.open_file(&path) {
-                    Ok((f, meta)) => {
+                match self.cache.open(&self.root, &path) {
+                    Ok(opened) => {
+                        let meta = opened.meta;
                         if !meta.is_dir {
-                            *file = Some(f);
+                            *file = Some(opened);
                         }
                         conn.file_opened(meta);
                     }
@@ -264,6 +267,7 @@ impl Server {
             }
             Action::WriteUpload { name, body } => {
                 let result = self.root.write_upload(&name, &body);
+                self.cache.forget(&format!("{UPLOADS}/{name}"));
                 conn.upload_written(result);
             }
             Action::Close => {
@@ -303,26 +307,31 @@ fn flush(stream: &TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
 /// A file body: small ones join the buffered head, large ones go by sendfile.
 fn send_body(
     stream: &TcpStream,
-    file: &File,
+    file: &Opened,
     offset: u64,
     len: u64,
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
-    if len <= SMALL_FILE {
-        let start = out.len();
-        let n = usize::try_from(len).unwrap_or(usize::MAX);
-        out.resize(start + n, 0);
-        if let Err(e) = file.read_exact_at(&mut out[start..], offset) {
-            out.truncate(start);
-            return Err(e);
+    match &file.body {
+        // A small file was read whole when opened: it joins the buffered head.
+        Body::Bytes(bytes) => {
+            let part = usize::try_from(offset)
+                .ok()
+                .zip(usize::try_from(len).ok())
+                .and_then(|(start, len)| bytes.get(start..start.checked_add(len)?))
+                .ok_or_else(|| io::Error::other("range outside the bytes read"))?;
+            out.extend_from_slice(part);
+            Ok(())
         }
-        return Ok(());
+        Body::File(f) => {
+            // Cork while the head and the body go out, so the kernel sends full segments.
+            set_cork(stream.as_fd(), true);
+            let result = flush(stream, out).and_then(|()| send_file_all(stream, f, offset, len));
+            set_cork(stream.as_fd(), false);
+            result
+        }
+        Body::None => Err(io::Error::other("SendFile for a directory")),
     }
-    // Cork while the head and the body go out, so the kernel sends full segments.
-    set_cork(stream.as_fd(), true);
-    let result = flush(stream, out).and_then(|()| send_file_all(stream, file, offset, len));
-    set_cork(stream.as_fd(), false);
-    result
 }
 
 fn send_file_all(stream: &TcpStream, file: &File, mut offset: u64, len: u64) -> io::Result<()> {
