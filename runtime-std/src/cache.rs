@@ -49,6 +49,21 @@ pub enum Body {
     None,
 }
 
+impl Opened {
+    /// `len` bytes from `offset` of a small file read whole (an error for a large file,
+    /// a directory, or a range outside what was read).
+    pub fn bytes(&self, offset: u64, len: u64) -> std::io::Result<&[u8]> {
+        let Body::Bytes(bytes) = &self.body else {
+            return Err(std::io::Error::other("the file was not read into memory"));
+        };
+        usize::try_from(offset)
+            .ok()
+            .zip(usize::try_from(len).ok())
+            .and_then(|(start, len)| bytes.get(start..start.checked_add(len)?))
+            .ok_or_else(|| std::io::Error::other("range outside the bytes read"))
+    }
+}
+
 /// The cache of one web root.
 pub struct FileCache {
     /// The root directory for `fstatat` (None: cache off).

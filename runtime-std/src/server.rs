@@ -314,13 +314,8 @@ fn send_body(
 ) -> io::Result<()> {
     match &file.body {
         // A small file was read whole when opened: it joins the buffered head.
-        Body::Bytes(bytes) => {
-            let part = usize::try_from(offset)
-                .ok()
-                .zip(usize::try_from(len).ok())
-                .and_then(|(start, len)| bytes.get(start..start.checked_add(len)?))
-                .ok_or_else(|| io::Error::other("range outside the bytes read"))?;
-            out.extend_from_slice(part);
+        Body::Bytes(_) => {
+            out.extend_from_slice(file.bytes(offset, len)?);
             Ok(())
         }
         Body::File(f) => {
