@@ -688,93 +688,72 @@ impl Connection {
             write_http_date(&mut last_modified, meta.mtime_secs);
         }
         let config = Arc::clone(&self.config);
-        let cache_control = &config.cache_control;
-        self.answer_file_with(
-            req,
-            path,
-            encoding,
-            ct,
-            meta,
-            &etag,
-            &last_modified,
-            cache_control,
-        );
+        let cache_control = config.cache_control.as_str();
+        'answer: {
+            let validators = |w: &mut HeadWriter<'_>| {
+                w.field("ETag", &etag)
+                    .field("Last-Modified", &last_modified);
+                if !cache_control.is_empty() {
+                    w.field("Cache-Control", cache_control);
+                }
+                if ct.compressible {
+                    w.field("Vary", "Accept-Encoding");
+                }
+            };
+            if conditional::not_modified(&req.head, &etag, meta.mtime_secs) {
+                self.respond_head(req, 304, false, None, validators);
+                break 'answer;
+            }
+            let answer = if encoding == Encoding::Identity {
+                conditional::range(&req.head, &etag, &last_modified, meta.len)
+            } else {
+                RangeAnswer::Full
+            };
+            let (status, offset, len) = match answer {
+                RangeAnswer::Full => (200, 0, meta.len),
+                RangeAnswer::Partial { start, len } => (206, start, len),
+                RangeAnswer::Unsatisfiable => {
+                    let body = error_page(416, "the range is outside the file");
+                    let content_range = format!("bytes */{}", meta.len);
+                    self.respond(req, 416, false, body, |w| {
+                        w.field("Content-Type", "text/html; charset=utf-8");
+                        w.field("Content-Range", &content_range);
+                    });
+                    break 'answer;
+                }
+            };
+            let disposition = ct.attachment.then(|| mime::attachment(path.file_name()));
+            self.respond_head(req, status, false, Some(len), |w| {
+                w.field("Content-Type", &ct.value);
+                if let Some(d) = &disposition {
+                    w.field("Content-Disposition", d);
+                }
+                if encoding != Encoding::Identity {
+                    w.field(
+                        "Content-Encoding",
+                        if encoding == Encoding::Br {
+                            "br"
+                        } else {
+                            "gzip"
+                        },
+                    );
+                }
+                validators(w);
+                w.field("Accept-Ranges", "bytes");
+                if status == 206 {
+                    let end = offset + len - 1;
+                    w.field(
+                        "Content-Range",
+                        &format!("bytes {offset}-{end}/{}", meta.len),
+                    );
+                }
+            });
+            if req.head.method == Method::Get && len > 0 {
+                self.out.push_back(Action::SendFile { offset, len });
+            }
+        }
         self.etag = etag;
         self.last_modified = (meta.mtime_secs, last_modified);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn answer_file_with(
-        &mut self,
-        req: &Request,
-        path: &SafePath,
-        encoding: Encoding,
-        ct: &ContentType,
-        meta: FileMeta,
-        etag: &str,
-        last_modified: &str,
-        cache_control: &str,
-    ) {
-        let validators = |w: &mut HeadWriter<'_>| {
-            w.field("ETag", etag).field("Last-Modified", last_modified);
-            if !cache_control.is_empty() {
-                w.field("Cache-Control", cache_control);
-            }
-            if ct.compressible {
-                w.field("Vary", "Accept-Encoding");
-            }
-        };
-        if conditional::not_modified(&req.head, etag, meta.mtime_secs) {
-            self.respond_head(req, 304, false, None, validators);
-            return;
-        }
-        let answer = if encoding == Encoding::Identity {
-            conditional::range(&req.head, etag, last_modified, meta.len)
-        } else {
-            RangeAnswer::Full
-        };
-        let (status, offset, len) = match answer {
-            RangeAnswer::Full => (200, 0, meta.len),
-            RangeAnswer::Partial { start, len } => (206, start, len),
-            RangeAnswer::Unsatisfiable => {
-                let body = error_page(416, "the range is outside the file");
-                let content_range = format!("bytes */{}", meta.len);
-                self.respond(req, 416, false, body, |w| {
-                    w.field("Content-Type", "text/html; charset=utf-8");
-                    w.field("Content-Range", &content_range);
-                });
-                return;
-            }
-        };
-        let disposition = ct.attachment.then(|| mime::attachment(path.file_name()));
-        self.respond_head(req, status, false, Some(len), |w| {
-            w.field("Content-Type", &ct.value);
-            if let Some(d) = &disposition {
-                w.field("Content-Disposition", d);
-            }
-            if encoding != Encoding::Identity {
-                w.field(
-                    "Content-Encoding",
-                    if encoding == Encoding::Br {
-                        "br"
-                    } else {
-                        "gzip"
-                    },
-                );
-            }
-            validators(w);
-            w.field("Accept-Ranges", "bytes");
-            if status == 206 {
-                let end = offset + len - 1;
-                w.field(
-                    "Content-Range",
-                    &format!("bytes {offset}-{end}/{}", meta.len),
-                );
-            }
-        });
-        if req.head.method == Method::Get && len > 0 {
-            self.out.push_back(Action::SendFile { offset, len });
-        }
     }
 
     /// Answers a request with an inline body (none for HEAD, 204, 304).
