@@ -906,12 +906,14 @@ pub fn request_log_lines_and_start_line(bin: &str) {
         s.logs()
     );
     // Connection open and close at debug (the suite runs with RUST_LOG=debug).
-    assert!(
-        s.wait_log(&["DEBUG", &peer], Duration::from_secs(3))
-            .is_some(),
-        "no debug connection line:\n{}",
-        s.logs()
-    );
+    for event in ["connection open", "connection closed"] {
+        assert!(
+            s.wait_log(&["DEBUG", &peer, event], Duration::from_secs(3))
+                .is_some(),
+            "no debug line \"{event}\" for {peer}:\n{}",
+            s.logs()
+        );
+    }
 }
 
 // ----- Capacity -----
