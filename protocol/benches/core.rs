@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use protocol::{Action, Config, Connection, FileMeta, Now};
+use protocol::{Action, Config, Connection, FileMeta, Input, Now};
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -57,27 +57,42 @@ fn conn() -> Connection {
 }
 
 /// One request through the connection; returns the bytes the runtime would write.
+/// The loop both runtimes run: hand in the bytes, execute the actions (handing the
+/// answer buffer back with `recycle`), report the answer written.
 fn round(c: &mut Connection, req: &[u8], now: Now) -> usize {
-    c.receive(req, now);
+    c.handle(now, Input::Received(req));
     let mut sent = 0;
-    while let Some(a) = c.poll() {
-        match a {
-            Action::Send(b) => {
-                sent += b.len();
-                c.recycle(b);
+    loop {
+        let mut wrote = false;
+        while let Some(a) = c.poll() {
+            match a {
+                Action::Send(b) => {
+                    sent += b.len();
+                    wrote = true;
+                    c.recycle(b);
+                }
+                Action::OpenFile(_) => {
+                    let meta = FileMeta {
+                        len: 1133,
+                        mtime_secs: 1_700_000_000,
+                        mtime_nanos: 5,
+                        is_dir: false,
+                    };
+                    c.handle(now, Input::FileOpened(Ok(meta)));
+                }
+                Action::SendFile { len, .. } => {
+                    sent += len as usize;
+                    wrote = true;
+                }
+                Action::WriteUpload { .. } => c.handle(now, Input::UploadWritten(Ok(()))),
+                Action::Close => panic!("unexpected close"),
             }
-            Action::OpenFile(_) => c.file_opened(FileMeta {
-                len: 1133,
-                mtime_secs: 1_700_000_000,
-                mtime_nanos: 5,
-                is_dir: false,
-            }),
-            Action::SendFile { len, .. } => sent += len as usize,
-            Action::WriteUpload { .. } => c.upload_written(Ok(())),
-            Action::Close => panic!("unexpected close"),
         }
+        if !wrote {
+            return sent;
+        }
+        c.handle(now, Input::Written);
     }
-    sent
 }
 
 fn allocations_per_request(req: &[u8]) -> f64 {

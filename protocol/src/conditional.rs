@@ -10,22 +10,44 @@ pub fn write_etag(out: &mut String, len: u64, mtime_secs: u64, mtime_nanos: u32)
     let _ = write!(out, "\"{len:x}-{mtime_secs:x}.{mtime_nanos:x}\"");
 }
 
-/// RFC 9110 §13.2.2 steps 3 and 4 for GET/HEAD: whether the answer is 304.
-/// `If-None-Match` (weak comparison) decides when present; `If-Modified-Since` only when
-/// it is absent.
-pub fn not_modified(head: &RequestHead, etag: &str, mtime_secs: u64) -> bool {
+/// The outcome of the preconditions of a GET or HEAD (RFC 9110 §13.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// Go on: answer the request (a range may still apply).
+    Proceed,
+    /// `304 Not Modified`.
+    NotModified,
+    /// `412 Precondition Failed`.
+    Failed,
+}
+
+/// RFC 9110 §13.2.2 in its order: `If-Match` (strong comparison), else
+/// `If-Unmodified-Since`; then `If-None-Match` (weak comparison), else
+/// `If-Modified-Since`. `modified` is the file's modification time already clamped to
+/// the response's `Date` (§8.8.2.1), so every date validator sees the same value.
+pub fn evaluate(head: &RequestHead, etag: &str, modified: u64) -> Precondition {
+    if let Some(im) = head.if_match.as_deref() {
+        let im = im.trim();
+        if im != "*" && !split_tags(im).any(|t| !t.starts_with("W/") && t == etag) {
+            return Precondition::Failed;
+        }
+    } else if let Some(ius) = head.if_unmodified_since.as_deref().and_then(parse_http_date) {
+        if modified > ius {
+            return Precondition::Failed;
+        }
+    }
     if let Some(inm) = &head.if_none_match {
         let inm = inm.trim();
-        if inm == "*" {
-            return true;
-        }
         let ours = opaque(etag);
-        return split_tags(inm).any(|t| opaque(t) == ours);
+        if inm == "*" || split_tags(inm).any(|t| opaque(t) == ours) {
+            return Precondition::NotModified;
+        }
+    } else if let Some(ims) = head.if_modified_since.as_deref().and_then(parse_http_date) {
+        if modified <= ims {
+            return Precondition::NotModified;
+        }
     }
-    if let Some(ims) = head.if_modified_since.as_deref().and_then(parse_http_date) {
-        return mtime_secs <= ims;
-    }
-    false
+    Precondition::Proceed
 }
 
 /// An entity tag without its weakness prefix, for weak comparison.
@@ -48,8 +70,16 @@ pub enum RangeAnswer {
     Unsatisfiable,
 }
 
-/// Evaluates `Range` and `If-Range` for a file of `len` bytes.
-pub fn range(head: &RequestHead, etag: &str, last_modified: &str, len: u64) -> RangeAnswer {
+/// Evaluates `Range` and `If-Range` for a file of `len` bytes. A date in `If-Range`
+/// matches only a strong `Last-Modified`: one at least a second before `Date`
+/// (`date_is_strong`, RFC 9110 §8.8.2.2).
+pub fn range(
+    head: &RequestHead,
+    etag: &str,
+    last_modified: &str,
+    date_is_strong: bool,
+    len: u64,
+) -> RangeAnswer {
     let Some(spec) = head.range.as_deref() else {
         return RangeAnswer::Full;
     };
@@ -60,7 +90,7 @@ pub fn range(head: &RequestHead, etag: &str, last_modified: &str, len: u64) -> R
         } else if cond.starts_with("W/") {
             false
         } else {
-            cond == last_modified
+            date_is_strong && cond == last_modified
         };
         if !matches {
             return RangeAnswer::Full;

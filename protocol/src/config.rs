@@ -12,6 +12,8 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// A request head must be complete this long after its first byte (ms); else 408.
     pub head_timeout_ms: u64,
+    /// A request body must be complete this long after its head (ms); else 408.
+    pub body_timeout_ms: u64,
     /// Requests answered on one connection before it closes.
     pub max_requests: u32,
     /// The largest request body accepted (bytes); a larger one gets 413.
@@ -36,6 +38,7 @@ impl Config {
             hosts: HostPolicy::new(bind_host, port, allow_hosts),
             idle_timeout_ms: 30_000,
             head_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
             max_requests: 100,
             max_body: 10 * 1024 * 1024,
             cache_control: "no-cache".to_string(),

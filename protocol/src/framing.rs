@@ -2,7 +2,7 @@
 //! delimits the body, with the refusals that stop request smuggling, and an incremental
 //! decoder for chunked bodies.
 
-use crate::parse::trim_ows;
+use crate::syntax::{is_tchar, trim_ows};
 use crate::Refusal;
 
 /// How a request body is delimited.
@@ -93,28 +93,6 @@ impl LengthFields {
             Some(n) => Framing::Length(n),
         })
     }
-}
-
-/// RFC 9110 §5.6.2 token characters.
-pub fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
 }
 
 /// The longest chunk-size line (size, extensions) or trailer line accepted.

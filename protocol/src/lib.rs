@@ -6,41 +6,68 @@
 //! happened and executes the [`Action`]s the connection asks for:
 //!
 //! ```text
-//!   socket bytes ──receive(bytes, now)──▶ ┌────────────┐ ──poll()──▶ Send(bytes)
-//!   peer closed  ──receive_eof(now)─────▶ │ Connection │            OpenFile(SafePath)
-//!   file opened  ──file_opened(meta)────▶ │  (state    │            SendFile{offset,len}
-//!   open failed  ──file_failed(err)─────▶ │  machine)  │            WriteUpload{name,body}
-//!   upload done  ──upload_written(res)──▶ │            │            Close
-//!   deadline hit ──timeout(now)─────────▶ └────────────┘ ──deadline()──▶ when to call timeout
+//!                 handle(now, Input)                    poll() -> Action
+//!   Received(bytes) ─┐                           ┌─▶ Send(bytes)
+//!   Eof              │                           ├─▶ OpenFile(SafePath)
+//!   FileOpened(res)  │      ┌────────────┐       ├─▶ SendFile { offset, len }
+//!   UploadWritten(r) ├────▶ │ Connection │ ──────┼─▶ WriteUpload { name, body }
+//!   Written          │      └────────────┘       └─▶ Close
+//!   WriteFailed      │            │
+//!   Timeout, Drain  ─┘            └── deadline() -> when to hand in Timeout
 //! ```
 //!
+//! Every input carries the time ([`Now`]); one answer is in flight at a time, and the
+//! runtime says when it has been written ([`Input::Written`]), so deadlines and the
+//! access log follow what really happened on the wire.
+//!
 //! Where to look:
-//! - [`parse`]: the request head (httparse plus the stricter rules of SPEC "Security").
-//! - [`framing`]: `Content-Length` / `Transfer-Encoding`, the chunked decoder.
-//! - [`target`]: the request target → a [`SafePath`] below the root (or a refusal).
-//! - [`host`]: the `Host` header rules.
-//! - [`mime`]: content types and `Content-Disposition`.
-//! - [`response`]: response heads, error pages, the `Date` cache.
-//! - [`conditional`]: validators (`ETag`, `Last-Modified`), 304, ranges.
-//! - [`conn`]: the [`Connection`] state machine that ties them together.
+//! - `conn/`: the [`Connection`] state machine (`mod.rs`), and beside it the jobs it
+//!   delegates: reading bodies, routing and `Host`, answering a file, uploads, writing
+//!   answers and the access log.
+//! - `parse`: the request head (httparse plus the stricter rules of SPEC "Security").
+//! - `framing`: `Content-Length` / `Transfer-Encoding`, the chunked decoder.
+//! - `target`: the request target → a [`SafePath`] below the root (or a refusal).
+//! - `host`: the `Host` header rules. `mime`: content types and `Content-Disposition`.
+//! - `response`: response heads, the one error-page writer, dates.
+//! - `conditional`: validators (`ETag`, `Last-Modified`), 412, 304, ranges.
+//! - `syntax`: RFC 9110 token and list helpers (a leaf module).
+//!
+//! The public API is what a runtime drives: [`Connection`], [`Input`], [`Action`],
+//! [`Config`], [`Now`], [`SafePath`], the result types and [`overload_response`]. The
+//! modules themselves are public only with the `internals` feature, for the fuzz
+//! targets.
 //!
 //! Time comes in as [`Now`] values (a monotonic millisecond counter for deadlines and the
 //! wall clock in seconds for `Date`); the randomness for upload names comes in as a seed.
 //! Nothing here reads a clock, touches a file or a socket, or spawns a thread, so every
 //! test is "bytes in, actions out" and runs the same natively and in WebAssembly.
 
-pub mod conditional;
-pub mod config;
-pub mod conn;
-pub mod framing;
-pub mod host;
-pub mod mime;
-pub mod parse;
-pub mod response;
-pub mod target;
+/// Declares modules that are private, or public with the `internals` feature (the
+/// fuzz targets call the parser and the chunked decoder directly).
+macro_rules! internal {
+    ($($name:ident),*) => {$(
+        #[cfg(feature = "internals")]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        mod $name;
+    )*};
+}
+
+internal!(
+    conditional,
+    config,
+    framing,
+    host,
+    mime,
+    parse,
+    response,
+    syntax,
+    target
+);
+mod conn;
 
 pub use config::Config;
-pub use conn::{Action, Connection, FileError, FileMeta, UploadError};
+pub use conn::{Action, Connection, FileError, FileMeta, Input, UploadError};
 pub use response::overload_response;
 pub use target::SafePath;
 

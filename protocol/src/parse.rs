@@ -5,6 +5,7 @@
 
 use crate::config::{MAX_HEAD, MAX_HEADERS, MAX_METHOD};
 use crate::framing::{self, Framing};
+use crate::syntax::{is_tchar, list, trim_ows};
 use crate::Refusal;
 
 /// The methods the server routes; every other token is [`Method::Other`] (405).
@@ -60,8 +61,13 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// The media type of `Content-Type` is `application/json`.
     pub content_type_json: bool,
+    /// `If-Match` and `If-None-Match`: every field line joined into one list (RFC 9110
+    /// §5.3). The single-valued fields below are `Some("")` (invalid, so ignored) when
+    /// sent more than once.
+    pub if_match: Option<String>,
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
+    pub if_unmodified_since: Option<String>,
     pub range: Option<String>,
     pub if_range: Option<String>,
     /// `Accept-Encoding` allows `br` / `gzip`.
@@ -100,7 +106,13 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
         Err(httparse::Error::TooManyHeaders) => {
             return Err(Refusal::close(431, "too many header fields"))
         }
-        Err(httparse::Error::Version) => return Err(version_refusal(buf)),
+        Err(httparse::Error::Version) => {
+            return match version_refusal(window) {
+                Some(r) => Err(r),
+                None if whole.len() > MAX_HEAD => Err(oversize(whole)),
+                None => Ok(Parsed::Partial),
+            }
+        }
         Err(_) => return Err(Refusal::close(400, "malformed request head")),
     };
     let len = match status {
@@ -137,14 +149,17 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
         keep_alive: minor == 1,
         expect_continue: false,
         content_type_json: false,
+        if_match: None,
         if_none_match: None,
         if_modified_since: None,
+        if_unmodified_since: None,
         range: None,
         if_range: None,
         accept_br: false,
         accept_gzip: false,
     };
     let mut lengths = framing::LengthFields::default();
+    let mut codings = AcceptEncoding::default();
     let (mut saw_close, mut saw_keep_alive) = (false, false);
     for h in req.headers.iter() {
         let name = h.name;
@@ -163,7 +178,8 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
             }
         } else if name.eq_ignore_ascii_case("expect") {
             if value.eq_ignore_ascii_case(b"100-continue") {
-                head.expect_continue = true;
+                // RFC 9110 §10.1.1: an HTTP/1.0 client cannot be sent a 1xx; ignore it.
+                head.expect_continue = minor == 1;
             } else {
                 return Err(Refusal::close(417, "unsupported expectation"));
             }
@@ -171,17 +187,23 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
             let media = value.split(|&b| b == b';').next().unwrap_or(b"");
             head.content_type_json = trim_ows(media).eq_ignore_ascii_case(b"application/json");
         } else if name.eq_ignore_ascii_case("if-none-match") {
-            head.if_none_match = text(value);
+            join(&mut head.if_none_match, value);
+        } else if name.eq_ignore_ascii_case("if-match") {
+            join(&mut head.if_match, value);
         } else if name.eq_ignore_ascii_case("if-modified-since") {
-            head.if_modified_since = text(value);
+            single(&mut head.if_modified_since, value);
+        } else if name.eq_ignore_ascii_case("if-unmodified-since") {
+            single(&mut head.if_unmodified_since, value);
         } else if name.eq_ignore_ascii_case("range") {
-            head.range = text(value);
+            single(&mut head.range, value);
         } else if name.eq_ignore_ascii_case("if-range") {
-            head.if_range = text(value);
+            single(&mut head.if_range, value);
         } else if name.eq_ignore_ascii_case("accept-encoding") {
-            accept_encoding(value, &mut head);
+            codings.add(value);
         }
     }
+    head.accept_br = codings.allows(codings.br);
+    head.accept_gzip = codings.allows(codings.gzip);
     head.framing = lengths.finish(minor)?;
     if head.host_count != 1 {
         head.host = None;
@@ -206,33 +228,41 @@ fn check_method_len(buf: &[u8]) -> Result<(), Refusal> {
         Some(_) => Ok(()),
         // Only a run of token characters is a method that is too long; anything else is
         // malformed, as httparse says, whatever the segmentation (found by fuzzing).
-        None if scan.len() > MAX_METHOD && scan.iter().all(|&b| framing::is_tchar(b)) => {
+        None if scan.len() > MAX_METHOD && scan.iter().all(|&b| is_tchar(b)) => {
             Err(Refusal::close(400, "method token too long"))
         }
         None => Ok(()),
     }
 }
 
-/// httparse says "Version" for anything after the target that is not HTTP/1.0 or 1.1:
-/// a well-formed `HTTP/x.y` is a version we do not speak (505), the rest is malformed.
-fn version_refusal(buf: &[u8]) -> Refusal {
-    let line_end = buf
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .unwrap_or(buf.len());
-    let line = &buf[..line_end];
-    // The version is the third field. Decide only on the bytes up to the one httparse
-    // stopped at (a major other than 1, or a minor digit over 1), so that the answer does
-    // not depend on how much of the line has arrived (found by the split fuzz target).
+/// httparse says "Version" for anything after the target that is not HTTP/1.0 or 1.1.
+/// RFC 9112 §2.3: `HTTP-version = "HTTP/" DIGIT "." DIGIT`. A well-formed version we do
+/// not speak is 505; anything else (`HTTP/01.1`, `HTTP/1.10`, `HTTX/1.1`) is malformed,
+/// 400. `None` while the bytes so far could still become either: the answer must not
+/// depend on how the line arrives (the split fuzz target checks it).
+fn version_refusal(buf: &[u8]) -> Option<Refusal> {
+    const MALFORMED: Refusal = Refusal::close(400, "malformed request line");
+    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n');
+    let line = &buf[..line_end.unwrap_or(buf.len())];
+    // The version is the third field.
     let version = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or(b"");
-    match version {
-        [b'H', b'T', b'T', b'P', b'/', d, ..] if d.is_ascii_digit() && *d != b'1' => {
-            Refusal::close(505, "HTTP version not supported")
+    let shape = b"HTTP/0.0";
+    let fits = |(i, &b): (usize, &u8)| {
+        if shape[i] == b'0' {
+            b.is_ascii_digit()
+        } else {
+            b == shape[i]
         }
-        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', d, ..] if d.is_ascii_digit() && *d > b'1' => {
-            Refusal::close(505, "HTTP version not supported")
+    };
+    if version.len() > shape.len() || !version.iter().enumerate().all(fits) {
+        return Some(MALFORMED);
+    }
+    match line_end {
+        None => None,
+        Some(_) if version.len() == shape.len() => {
+            Some(Refusal::close(505, "HTTP version not supported"))
         }
-        _ => Refusal::close(400, "malformed request line"),
+        Some(_) => Some(MALFORMED),
     }
 }
 
@@ -256,46 +286,62 @@ fn has_bare_lf(head: &[u8]) -> bool {
     false
 }
 
-/// Trims optional whitespace (SP / HTAB) at both ends.
-pub fn trim_ows(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = v {
-        v = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = v {
-        v = rest;
-    }
-    v
-}
-
-/// The elements of a comma-separated list, trimmed, empty ones skipped.
-pub fn list(v: &[u8]) -> impl Iterator<Item = &[u8]> {
-    v.split(|&b| b == b',')
-        .map(trim_ows)
-        .filter(|t| !t.is_empty())
-}
-
-fn text(v: &[u8]) -> Option<String> {
-    std::str::from_utf8(v).ok().map(str::to_string)
-}
-
-fn accept_encoding(value: &[u8], head: &mut RequestHead) {
-    for item in list(value) {
-        let mut parts = item.split(|&b| b == b';');
-        let coding = trim_ows(parts.next().unwrap_or(b""));
-        let refused = parts.any(|p| {
-            let p = trim_ows(p);
-            p.len() >= 2
-                && p[..2].eq_ignore_ascii_case(b"q=")
-                && p[2..].iter().all(|&b| b == b'0' || b == b'.')
-        });
-        let ok = !refused;
-        if coding.eq_ignore_ascii_case(b"br") {
-            head.accept_br = ok;
-        } else if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
-            head.accept_gzip = ok;
-        } else if coding == b"*" {
-            head.accept_br |= ok;
-            head.accept_gzip |= ok;
+/// Appends one field line of a list-valued field to what earlier lines gave.
+fn join(field: &mut Option<String>, value: &[u8]) {
+    let value = String::from_utf8_lossy(value);
+    match field {
+        Some(f) => {
+            f.push_str(", ");
+            f.push_str(&value);
         }
+        None => *field = Some(value.into_owned()),
+    }
+}
+
+/// A single-valued field: a second line makes it invalid (`Some("")`, ignored later).
+fn single(field: &mut Option<String>, value: &[u8]) {
+    *field = match field {
+        Some(_) => Some(String::new()),
+        None => Some(std::str::from_utf8(value).unwrap_or("").to_string()),
+    };
+}
+
+/// What `Accept-Encoding` says of the codings we may send (RFC 9110 §12.5.3): a coding
+/// listed by name decides for itself; `*` only covers codings not listed.
+#[derive(Default)]
+struct AcceptEncoding {
+    br: Option<bool>,
+    gzip: Option<bool>,
+    star: Option<bool>,
+}
+
+impl AcceptEncoding {
+    fn add(&mut self, value: &[u8]) {
+        for item in list(value) {
+            let mut parts = item.split(|&b| b == b';');
+            let coding = trim_ows(parts.next().unwrap_or(b""));
+            let refused = parts.any(|p| {
+                let p = trim_ows(p);
+                p.len() >= 2
+                    && p[..2].eq_ignore_ascii_case(b"q=")
+                    && p[2..].iter().all(|&b| b == b'0' || b == b'.')
+            });
+            let slot = if coding.eq_ignore_ascii_case(b"br") {
+                &mut self.br
+            } else if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip")
+            {
+                &mut self.gzip
+            } else if coding == b"*" {
+                &mut self.star
+            } else {
+                continue;
+            };
+            // Listed twice: a refusal anywhere wins.
+            *slot = Some(slot.unwrap_or(true) && !refused);
+        }
+    }
+
+    fn allows(&self, coding: Option<bool>) -> bool {
+        coding.or(self.star).unwrap_or(false)
     }
 }

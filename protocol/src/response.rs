@@ -17,7 +17,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
-        411 => "Length Required",
+        412 => "Precondition Failed",
         413 => "Content Too Large",
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
@@ -142,14 +142,33 @@ pub fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
     buf.extend_from_slice(&digits[i..]);
 }
 
-/// A short HTML error page.
-pub fn error_page(status: u16, reason: &str) -> Vec<u8> {
+/// Writes a whole error answer into `buf`: the head (`Content-Type`, `Content-Length`,
+/// then whatever `fields` adds, such as `Connection`), and the short HTML page unless the
+/// request was `HEAD`. Every error the server sends, on a connection or from the accept
+/// loop, is written here.
+pub fn write_error(
+    buf: &mut Vec<u8>,
+    server: &str,
+    date: &str,
+    status: u16,
+    reason: &str,
+    head_only: bool,
+    fields: impl FnOnce(&mut HeadWriter<'_>),
+) -> u64 {
     let phrase = reason_phrase(status);
-    format!(
+    let body = format!(
         "<!doctype html>\n<title>{status} {phrase}</title>\n<h1>{status} {phrase}</h1>\n<p>{}.</p>\n",
         escape_html(reason)
-    )
-    .into_bytes()
+    );
+    let mut w = HeadWriter::new(buf, status, server, date);
+    w.field("Content-Type", "text/html; charset=utf-8")
+        .number("Content-Length", body.len() as u64);
+    fields(&mut w);
+    w.finish();
+    if !head_only {
+        buf.extend_from_slice(body.as_bytes());
+    }
+    body.len() as u64
 }
 
 fn escape_html(s: &str) -> String {
@@ -158,17 +177,13 @@ fn escape_html(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The whole `503` answer the accept loop sends when it cannot take a connection.
+/// The whole `503` answer a runtime sends when it cannot take a connection.
 pub fn overload_response(unix_secs: u64, server: &str) -> Vec<u8> {
-    let body = error_page(503, "the server is busy, try again in a second");
-    let mut buf = Vec::with_capacity(256 + body.len());
+    let mut buf = Vec::with_capacity(512);
     let date = http_date(unix_secs);
-    let mut w = HeadWriter::new(&mut buf, 503, server, &date);
-    w.field("Content-Type", "text/html; charset=utf-8")
-        .number("Content-Length", body.len() as u64)
-        .field("Retry-After", "1")
-        .field("Connection", "close");
-    w.finish();
-    buf.extend_from_slice(&body);
+    let reason = "the server is busy, try again in a second";
+    write_error(&mut buf, server, &date, 503, reason, false, |w| {
+        w.field("Retry-After", "1").field("Connection", "close");
+    });
     buf
 }

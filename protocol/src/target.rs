@@ -18,29 +18,22 @@ impl SafePath {
         &self.0
     }
 
-    /// Its segments.
-    pub fn segments(&self) -> impl Iterator<Item = &str> {
-        self.0.split('/')
-    }
-
     /// The last segment (the file name).
     pub fn file_name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+
+    /// The path a request for `path` (the path part of a target, such as `/a/b.html`)
+    /// would open, by the same rules; `None` when a request for it is refused. For
+    /// runtimes' tests that need a path the way the core makes one.
+    pub fn from_request_path(path: &str) -> Option<SafePath> {
+        resolve_path(path).ok()
     }
 
     /// The same path with a suffix on the file name (`a.html` → `a.html.gz`).
     pub fn with_suffix(&self, suffix: &str) -> SafePath {
         SafePath(format!("{}{}", self.0, suffix))
     }
-}
-
-/// What a request target routes to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// `*` (only meaningful for OPTIONS).
-    Asterisk,
-    /// A path below the root.
-    Path(SafePath),
 }
 
 const FORBIDDEN: Refusal = Refusal::keep(403, "path escapes the web root");

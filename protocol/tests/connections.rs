@@ -2,7 +2,7 @@
 //! incremental parser gives the same answer however the bytes are split.
 mod common;
 use common::*;
-use protocol::Config;
+use protocol::{Config, Input};
 
 t!(http11_keeps_alive_by_default {
     let d = one(&get("/"));
@@ -49,9 +49,9 @@ t!(hundredth_request_closes {
         }
     }
     // Nothing more is answered.
-    d.conn.receive(&get("/"), d.now);
-    assert_eq!(d.conn.poll(), None);
+    d.send(&get("/"));
     assert_eq!(d.responses().len(), 100);
+    assert_eq!(d.conn.ignored(), 1);
 });
 
 t!(max_requests_is_configurable {
@@ -95,7 +95,9 @@ t!(idle_timeout_closes_silently {
 t!(idle_timeout_restarts_after_each_request {
     let mut d = Driver::new();
     d.advance_ms(20_000).send(&get("/"));
-    assert_eq!(d.conn.deadline(), Some(50_000));
+    // From the moment the answer was written (the driver took time to open and write).
+    assert!(d.now.mono_ms > 20_000);
+    assert_eq!(d.conn.deadline(), Some(d.now.mono_ms + 30_000));
     let mut c = config();
     c.idle_timeout_ms = 5_000;
     let d = Driver::with(c);
@@ -137,10 +139,18 @@ t!(slow_body_gets_408 {
 t!(no_deadline_while_waiting_for_the_runtime {
     let cfg = std::sync::Arc::new(Config::new("127.0.0.1", 8080, &[]));
     let mut c = protocol::Connection::new(cfg, protocol::Now::new(0, T0), [0; 16], "p");
-    c.receive(&get("/"), protocol::Now::new(1, T0));
+    c.handle(protocol::Now::new(1, T0), protocol::Input::Received(&get("/")));
     assert!(matches!(c.poll(), Some(protocol::Action::OpenFile(_))));
     assert_eq!(c.deadline(), None);
     assert!(!c.wants_read());
+    // Nor while the answer is being written.
+    let mut d = Driver::new();
+    d.hold_writes = true;
+    d.send(&get("/"));
+    assert_eq!(d.responses().len(), 1);
+    assert_eq!(d.conn.deadline(), None);
+    d.written();
+    assert_eq!(d.conn.deadline(), Some(d.now.mono_ms + 30_000));
 });
 
 t!(eof_answers_complete_requests_then_closes {
@@ -198,30 +208,37 @@ t!(results_nobody_asked_for_are_ignored {
     let mut d = Driver::new();
     d.send(&req("GET", "/", "Connection: close\r\n"));
     assert!(d.closed);
-    // After Close, stray results must not reopen the connection.
-    d.conn.file_opened(protocol::FileMeta::default());
-    d.conn.file_failed(protocol::FileError::NotFound);
-    d.conn.upload_written(Ok(()));
-    d.conn.receive(&get("/"), d.now);
+    // After Close, stray results must not reopen the connection; each is counted.
+    let meta = protocol::FileMeta::default();
+    d.input(Input::FileOpened(Ok(meta)))
+        .input(Input::FileOpened(Err(protocol::FileError::NotFound)))
+        .input(Input::UploadWritten(Ok(())))
+        .input(Input::Written)
+        .send(&get("/"));
     assert_eq!(d.conn.poll(), None);
     assert!(d.conn.is_closed());
+    assert_eq!(d.conn.ignored(), 5);
     // While reading a head, a stray result changes nothing either.
     let mut d = Driver::new();
     d.send(b"GET / HTTP/1.1\r\n");
-    d.conn.upload_written(Ok(()));
+    d.input(Input::UploadWritten(Ok(())))
+        .input(Input::FileOpened(Ok(meta)))
+        .input(Input::Written)
+        .input(Input::WriteFailed);
+    assert_eq!(d.conn.ignored(), 4);
     d.send(b"Host: 127.0.0.1:8080\r\n\r\n");
     assert_eq!(d.status(), 200);
+    assert_eq!(d.conn.ignored(), 4);
 });
 
 t!(drain_closes_idle_and_answers_the_last_request_with_close {
     let mut d = Driver::new();
     d.send(&get("/"));
-    d.conn.drain();
-    d.send(&[]);
+    d.input(Input::Drain);
     assert!(d.closed, "an idle connection closes at once");
     let mut d = Driver::new();
     d.send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n");
-    d.conn.drain();
+    d.input(Input::Drain);
     d.send(b"\r\n");
     assert_eq!(d.only().header("Connection"), Some("close"));
     assert!(d.closed);

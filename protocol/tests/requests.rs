@@ -183,10 +183,22 @@ t!(upload_write_failure_is_500_and_serving_goes_on {
     let r = d.responses();
     assert_eq!(r[0].status, 500);
     assert_eq!(r[1].status, 200);
+    // A name that exists is never overwritten: a new name, from new random bytes, up to
+    // four names; then 500.
+    let taken = Err(protocol::UploadError::AlreadyExists { reseed: [9; 16] });
     let mut d = Driver::new();
-    d.upload_result = Err(protocol::UploadError::AlreadyExists);
+    d.upload_result = taken;
     d.send(&upload("{}"));
     assert_eq!(d.status(), 500, "an existing file is never overwritten");
+    assert_eq!(d.uploads.len(), 4);
+    let mut d = Driver::new();
+    d.upload_queue.push_back(taken);
+    d.send(&upload("{}"));
+    assert_eq!(d.status(), 201);
+    assert_eq!(d.uploads.len(), 2);
+    assert_ne!(d.uploads[0].0, d.uploads[1].0);
+    let location = format!("/uploads/{}", d.uploads[1].0);
+    assert_eq!(d.only().header("Location"), Some(location.as_str()));
 });
 
 t!(file_open_errors {

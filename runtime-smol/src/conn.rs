@@ -1,12 +1,14 @@
 //! One connection task: drives one [`protocol::Connection`] over one non-blocking socket.
 //!
-//! The loop: execute every action the core has queued (responses are appended to one
+//! The loop: execute every action the core has queued (an answer is appended to one
 //! output buffer; a file open or an upload write waits on the blocking pool), write the
-//! buffer, then wait for whichever comes first — bytes from the client, the core's
-//! deadline, or the server shutting down — and feed it to the core.
+//! buffer and report it written (`Input::Written`, which lets the core go on to a
+//! pipelined request), then wait for whichever comes first — bytes from the client, the
+//! core's deadline, or the server shutting down — and feed it to the core.
 //!
 //! Memory per idle connection is the task itself: the read buffer is per thread, the
-//! output buffer is freed once flushed, and the deadline timer is one entry in the
+//! output buffer goes back to the core once written (which keeps it only if it is a few
+//! KiB at most), and the deadline timer is one entry in the
 //! reactor that is moved only when the deadline comes earlier (a later deadline just
 //! lets the timer fire once early; the core then ignores `timeout`).
 
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::debug;
-use protocol::{Action, Config, Connection};
+use protocol::{Action, Config, Connection, Input};
 use smol::{future, Async, Timer};
 
 use runtime_std::clock::{self, Clock};
@@ -31,8 +33,6 @@ use crate::Closing;
 
 /// Bytes read per `read(2)`; one buffer per executor thread.
 const READ_CHUNK: usize = 64 * 1024;
-/// Queued output beyond this is written before more actions are executed (pipelining).
-const FLUSH_AT: usize = 256 * 1024;
 /// After we close our side: how long, and how many bytes, to drain from the client.
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
@@ -89,38 +89,41 @@ async fn drive(
     let mut drained = false;
     let mut eof = false;
     loop {
+        let mut wrote = false;
         while let Some(action) = conn.poll() {
             match action {
                 Action::Send(bytes) => {
+                    wrote = true;
                     if out.is_empty() {
                         out = bytes;
                     } else {
                         out.extend_from_slice(&bytes);
-                    }
-                    if out.len() >= FLUSH_AT {
-                        flush(stream, &mut out, stall).await?;
+                        conn.recycle(bytes);
                     }
                 }
-                Action::OpenFile(path) => match shared.files.open(path).await {
-                    Ok(file) => {
+                Action::OpenFile(path) => {
+                    let result = shared.files.open(path).await.map(|file| {
                         let meta = file.meta;
                         opened = Some(file);
-                        conn.file_opened(meta);
-                    }
-                    Err(e) => {
+                        meta
+                    });
+                    if result.is_err() {
                         opened = None;
-                        conn.file_failed(e);
                     }
-                },
+                    conn.handle(shared.clock.now(), Input::FileOpened(result));
+                }
                 Action::SendFile { offset, len } => {
                     let Some(file) = opened.as_deref() else {
                         return Err(io::Error::other("SendFile without an open file"));
                     };
-                    send_body(stream, &mut out, file, offset, len, stall).await?;
+                    if let Err(e) = send_body(stream, &mut out, file, offset, len, stall).await {
+                        conn.handle(shared.clock.now(), Input::WriteFailed);
+                        return Err(e);
+                    }
                 }
                 Action::WriteUpload { name, body } => {
                     let result = shared.files.write_upload(name, body).await;
-                    conn.upload_written(result);
+                    conn.handle(shared.clock.now(), Input::UploadWritten(result));
                 }
                 Action::Close => {
                     flush(stream, &mut out, stall).await?;
@@ -129,9 +132,18 @@ async fn drive(
             }
         }
         opened = None;
-        flush(stream, &mut out, stall).await?;
-        // A waiting connection holds no buffer (the next answer comes in a new one).
-        out = Vec::new();
+        if wrote {
+            // One answer is in flight at a time: write it, tell the core, go on.
+            if let Err(e) = flush(stream, &mut out, stall).await {
+                conn.handle(shared.clock.now(), Input::WriteFailed);
+                return Err(e);
+            }
+            conn.handle(shared.clock.now(), Input::Written);
+            // The core keeps a small buffer for the next answer; a large one is freed,
+            // so a waiting connection holds at most a few KiB.
+            conn.recycle(std::mem::take(&mut out));
+            continue;
+        }
         if conn.is_closed() {
             return Ok(());
         }
@@ -145,7 +157,7 @@ async fn drive(
         if !drained && shared.closing.is_closed() {
             // Shutting down: an idle connection closes now, a request in progress is
             // answered with `Connection: close`.
-            conn.drain();
+            conn.handle(shared.clock.now(), Input::Drain);
             drained = true;
             continue;
         }
@@ -179,10 +191,10 @@ async fn drive(
             Event::Read(n) => eof = n == 0,
             Event::Deadline => {
                 armed = None;
-                conn.timeout(shared.clock.now());
+                conn.handle(shared.clock.now(), Input::Timeout);
             }
             Event::Closing => {
-                conn.drain();
+                conn.handle(shared.clock.now(), Input::Drain);
                 drained = true;
             }
         }
@@ -197,9 +209,9 @@ fn read_into(sock: &TcpStream, conn: &mut Connection, clock: &Clock) -> io::Resu
         let n = (&*sock).read(&mut buf[..])?;
         let now = clock.now();
         if n == 0 {
-            conn.receive_eof(now);
+            conn.handle(now, Input::Eof);
         } else {
-            conn.receive(&buf[..n], now);
+            conn.handle(now, Input::Received(&buf[..n]));
         }
         Ok(n)
     })

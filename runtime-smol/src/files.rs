@@ -53,7 +53,7 @@ impl Files {
     }
 
     /// Writes an upload atomically (never overwriting) on the blocking pool.
-    pub async fn write_upload(&self, name: String, body: Vec<u8>) -> Result<(), UploadError> {
+    pub async fn write_upload(&self, name: String, body: Arc<Vec<u8>>) -> Result<(), UploadError> {
         let root = Arc::clone(&self.root);
         let key = format!("{}/{name}", runtime_std::files::UPLOADS);
         let result = smol::unblock(move || root.write_upload(&name, &body)).await;

@@ -60,17 +60,20 @@ pub struct Args {
     /// A started request head must be complete within this many seconds (else 408)
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub head_timeout: u64,
+    /// A request body must be complete within this many seconds of its head (else 408)
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub body_timeout: u64,
     /// Requests answered on one connection before it closes
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_requests: u32,
     /// Accepted connections waiting for a worker before new ones get 503 (runtime-std)
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub queue: usize,
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=65_536))]
+    pub queue: u32,
     /// Open connections before new ones get 503 (runtime-smol)
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_connections: u64,
-    /// The largest request body accepted, in bytes (larger: 413)
-    #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// The largest request body accepted, in bytes (larger: 413); at most 1 GiB
+    #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(0..=1 << 30))]
     pub max_body: u64,
     /// Another name this server answers to in `Host` (repeatable)
     #[arg(long, value_name = "NAME")]
@@ -106,6 +109,7 @@ impl Args {
         let mut config = protocol::Config::new(self.host(), actual_port, &self.allow_host);
         config.idle_timeout_ms = self.idle_timeout.saturating_mul(1000);
         config.head_timeout_ms = self.head_timeout.saturating_mul(1000);
+        config.body_timeout_ms = self.body_timeout.saturating_mul(1000);
         config.max_requests = self.max_requests.max(1);
         config.max_body = self.max_body;
         config.cache_control = self.cache_control.clone();
@@ -186,6 +190,7 @@ mod tests {
         let c = a.config(8080);
         assert_eq!(c.idle_timeout_ms, 30_000);
         assert_eq!(c.head_timeout_ms, 10_000);
+        assert_eq!(c.body_timeout_ms, 60_000);
         assert_eq!(c.max_requests, 100);
         assert_eq!(c.max_body, 10 * 1024 * 1024);
         assert_eq!(a.queue, 64);
@@ -271,6 +276,15 @@ mod tests {
             &["--bogus"],
             &["1", "h", "2", "extra"],
             &["--cache-control", "a\r\nSet-Cookie: x"],
+            // Every number is bounded to what works (issue 11 case 14, issue 13 case 10).
+            &["--queue", "18446744073709551615"],
+            &["--queue", "70000"],
+            &["--idle-timeout", "18446744073709551"],
+            &["--body-timeout", "0"],
+            &["--body-timeout", "100000"],
+            &["--max-body", "4294967296"],
+            &["--max-connections", "0"],
+            &["--max-requests", "4294967295"],
         ] {
             let e = parse(bad).expect_err("must fail");
             assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");

@@ -165,8 +165,10 @@ impl Root {
         if let Err((step, e)) = &result {
             let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
             if *e == Errno::EXIST && *step == "rename" {
-                error!("upload {name}: a file of that name exists; not overwritten");
-                return Err(UploadError::AlreadyExists);
+                warn!("upload {name}: a file of that name exists; not overwritten, retried");
+                return Err(UploadError::AlreadyExists {
+                    reseed: crate::clock::seed(),
+                });
             }
             error!(
                 "upload {name}: {step} failed in {}/{UPLOADS}: {}",
@@ -290,7 +292,7 @@ fn open_error(e: Errno) -> FileError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::target::resolve_path;
+    use protocol::SafePath;
     use std::io::Read;
     use std::os::unix::fs::symlink;
 
@@ -321,7 +323,7 @@ mod tests {
     }
 
     fn safe(p: &str) -> SafePath {
-        resolve_path(p).expect("safe path")
+        SafePath::from_request_path(p).expect("safe path")
     }
 
     fn read(root: &Root, p: &str) -> Result<String, FileError> {
@@ -380,10 +382,10 @@ mod tests {
             std::fs::read(fx.root.join("uploads/x.json")).expect("read"),
             b"{\"a\":1}"
         );
-        assert_eq!(
+        assert!(matches!(
             root.write_upload("x.json", b"{}"),
-            Err(UploadError::AlreadyExists)
-        );
+            Err(UploadError::AlreadyExists { .. })
+        ));
         assert_eq!(
             std::fs::read(fx.root.join("uploads/x.json")).expect("read"),
             b"{\"a\":1}"

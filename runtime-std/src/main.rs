@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         workers,
     ));
     cli::announce(addr);
-    match server::run(listener, server, workers, args.queue) {
+    match server::run(listener, server, workers, args.queue as usize) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("the server stopped: {e}");

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
-use protocol::{Action, Config, Connection};
+use protocol::{Action, Config, Connection, Input};
 use runtime_std::cache::{Body, FileCache, Opened};
 use runtime_std::clock::{self, Clock};
 use runtime_std::files::{Root, UPLOADS};
@@ -72,6 +72,16 @@ thread_local! {
 enum Flow {
     Continue,
     Stop,
+}
+
+/// What the actions of one batch wrote (into the buffer or by `sendfile`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wrote {
+    Nothing,
+    /// Only a `100 Continue`: the request is still in progress.
+    Interim,
+    /// An answer.
+    Answer,
 }
 
 impl Server {
@@ -134,14 +144,16 @@ impl Server {
     ) {
         let mut file: Option<Arc<Opened>> = None;
         let mut read_timeout: Option<Duration> = None;
+        let mut drained = false;
         loop {
-            if self.shutdown.requested() {
+            if !drained && self.shutdown.requested() {
                 // The answer in progress says `Connection: close`; an idle one closes.
-                conn.drain();
+                conn.handle(self.clock.now(), Input::Drain);
+                drained = true;
             }
-            let mut responded = false;
+            let mut wrote = Wrote::Nothing;
             while let Some(action) = conn.poll() {
-                match self.execute(action, conn, stream, &mut file, out, &mut responded) {
+                match self.execute(action, conn, stream, &mut file, out, &mut wrote) {
                     Flow::Continue => {}
                     Flow::Stop => return,
                 }
@@ -149,23 +161,31 @@ impl Server {
             // A file is only needed within the batch that opened it (its head and its
             // `SendFile` are queued together); do not hold it while the client thinks.
             file = None;
-            if conn.is_closed() {
-                let _ = flush(stream, out);
-                return;
+            if wrote != Wrote::Nothing {
+                // One answer is in flight at a time: write it, tell the core, go on.
+                let result = flush(stream, out);
+                let now = self.clock.now();
+                if let Err(e) = result {
+                    debug!("answer not written: {e}");
+                    conn.handle(now, Input::WriteFailed);
+                    return;
+                }
+                conn.handle(now, Input::Written);
+                if let (Some(slot), Wrote::Answer) = (slot, wrote) {
+                    slot.idle.store(true, Ordering::SeqCst);
+                }
+                continue;
             }
-            if flush(stream, out).is_err() {
+            if conn.is_closed() {
                 return;
             }
             if let Some(slot) = slot {
-                if responded {
-                    slot.idle.store(true, Ordering::SeqCst);
-                }
                 // Shutting down: an idle connection closes unless a request is waiting.
                 if self.shutdown.requested() && slot.idle.load(Ordering::SeqCst) {
                     match rustix::net::recv(stream, &mut *input, RecvFlags::DONTWAIT) {
                         Ok((_, n)) if n > 0 => {
                             slot.idle.store(false, Ordering::SeqCst);
-                            conn.receive(&input[..n], self.clock.now());
+                            conn.handle(self.clock.now(), Input::Received(&input[..n]));
                             continue;
                         }
                         _ => return,
@@ -173,11 +193,12 @@ impl Server {
                 }
             }
             let now = self.clock.now();
-            let deadline = conn
-                .deadline()
-                .unwrap_or(now.mono_ms + self.config.idle_timeout_ms);
+            let Some(deadline) = conn.deadline() else {
+                error!("the core waits for the client without a deadline; closing");
+                return;
+            };
             if now.mono_ms >= deadline {
-                conn.timeout(now);
+                conn.handle(now, Input::Timeout);
                 if conn.deadline() == Some(deadline) && conn.wants_read() {
                     error!("the core ignored its own deadline; closing the connection");
                     return;
@@ -197,12 +218,12 @@ impl Server {
                 read_timeout = Some(remaining);
             }
             match (&*stream).read(input) {
-                Ok(0) => conn.receive_eof(self.clock.now()),
+                Ok(0) => conn.handle(self.clock.now(), Input::Eof),
                 Ok(n) => {
                     if let Some(slot) = slot {
                         slot.idle.store(false, Ordering::SeqCst);
                     }
-                    conn.receive(&input[..n], self.clock.now());
+                    conn.handle(self.clock.now(), Input::Received(&input[..n]));
                 }
                 Err(e)
                     if matches!(
@@ -210,7 +231,7 @@ impl Server {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    conn.timeout(self.clock.now())
+                    conn.handle(self.clock.now(), Input::Timeout)
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -229,30 +250,28 @@ impl Server {
         stream: &TcpStream,
         file: &mut Option<Arc<Opened>>,
         out: &mut Vec<u8>,
-        responded: &mut bool,
+        wrote: &mut Wrote,
     ) -> Flow {
         match action {
             Action::Send(bytes) => {
-                if !bytes.starts_with(b"HTTP/1.1 100 ") {
-                    *responded = true;
-                }
+                *wrote = if bytes.starts_with(b"HTTP/1.1 100 ") {
+                    Wrote::Interim
+                } else {
+                    Wrote::Answer
+                };
                 out.extend_from_slice(&bytes);
-                if out.len() >= 256 * 1024 && flush(stream, out).is_err() {
-                    return Flow::Stop;
-                }
+                conn.recycle(bytes);
             }
             Action::OpenFile(path) => {
                 *file = None;
-                match self.cache.open(&self.root, &path) {
-                    Ok(opened) => {
-                        let meta = opened.meta;
-                        if !meta.is_dir {
-                            *file = Some(opened);
-                        }
-                        conn.file_opened(meta);
+                let result = self.cache.open(&self.root, &path).map(|opened| {
+                    let meta = opened.meta;
+                    if !meta.is_dir {
+                        *file = Some(opened);
                     }
-                    Err(e) => conn.file_failed(e),
-                }
+                    meta
+                });
+                conn.handle(self.clock.now(), Input::FileOpened(result));
             }
             Action::SendFile { offset, len } => {
                 let Some(f) = file.take() else {
@@ -262,13 +281,14 @@ impl Server {
                 if let Err(e) = send_body(stream, &f, offset, len, out) {
                     // The head promised `len` bytes: the connection cannot go on.
                     debug!("file body not sent: {e}");
+                    conn.handle(self.clock.now(), Input::WriteFailed);
                     return Flow::Stop;
                 }
             }
             Action::WriteUpload { name, body } => {
                 let result = self.root.write_upload(&name, &body);
                 self.cache.forget(&format!("{UPLOADS}/{name}"));
-                conn.upload_written(result);
+                conn.handle(self.clock.now(), Input::UploadWritten(result));
             }
             Action::Close => {
                 if flush(stream, out).is_ok() {

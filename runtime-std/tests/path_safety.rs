@@ -35,8 +35,8 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use protocol::target::resolve_path;
 use protocol::FileError;
+use protocol::SafePath;
 use runtime_std::files::Root;
 
 const SECRET: &str = "TOP-SECRET-path-safety-5d1e";
@@ -260,7 +260,7 @@ fn opened_path(file: &std::fs::File) -> PathBuf {
 
 /// The whole property for one target against one `Root`; `Err` names the violation.
 fn check(t: &Tree, root: &Root, target: &str) -> Result<(), String> {
-    let Ok(safe) = resolve_path(target) else {
+    let Some(safe) = SafePath::from_request_path(target) else {
         return Ok(()); // the core refused it (400/403/404): nothing is opened
     };
     let rel = safe.as_str();
@@ -372,7 +372,7 @@ fn symlinks_out_of_the_root_are_refused_in_every_spelling() {
     ];
     let mut checked = 0;
     for target in outside {
-        let Ok(safe) = resolve_path(target) else {
+        let Some(safe) = SafePath::from_request_path(target) else {
             continue; // refused by the core already
         };
         for root in [&fast, &slow] {
@@ -395,7 +395,7 @@ fn symlinks_out_of_the_root_are_refused_in_every_spelling() {
         ("/%2541.txt", "percent-named"),
         ("/sub/deep/c.txt", "file c"),
     ] {
-        let safe = resolve_path(target).expect("safe");
+        let safe = SafePath::from_request_path(target).expect("safe");
         for root in [&fast, &slow] {
             let (mut f, _) = root
                 .open_file(&safe)
@@ -407,7 +407,7 @@ fn symlinks_out_of_the_root_are_refused_in_every_spelling() {
     }
     for target in ["/sub/up/www/a.txt", "/rel-dir-out/www/a.txt"] {
         // Out of the root and back in: whatever is opened is below the root.
-        let safe = resolve_path(target).expect("safe");
+        let safe = SafePath::from_request_path(target).expect("safe");
         for root in [&fast, &slow] {
             if let Ok((f, _)) = root.open_file(&safe) {
                 assert!(opened_path(&f).starts_with(&t.canonical_root), "{target}");
@@ -415,7 +415,7 @@ fn symlinks_out_of_the_root_are_refused_in_every_spelling() {
         }
     }
     for target in ["/loop", "/loop/x"] {
-        let safe = resolve_path(target).expect("safe");
+        let safe = SafePath::from_request_path(target).expect("safe");
         for root in [&fast, &slow] {
             assert!(root.open_file(&safe).is_err(), "{target}");
         }
@@ -444,7 +444,10 @@ fn traversal_spellings_are_refused_by_the_core() {
         "secret.txt",
         "/.hidden",
     ] {
-        assert!(resolve_path(target).is_err(), "{target:?} was accepted");
+        assert!(
+            SafePath::from_request_path(target).is_none(),
+            "{target:?} was accepted"
+        );
     }
 }
 
@@ -461,7 +464,7 @@ fn the_generated_targets_reach_the_runtime() {
     let (mut passed_core, mut opened, mut forbidden) = (0, 0, 0);
     for _ in 0..3000 {
         let target = strategy.new_tree(&mut runner).expect("generate").current();
-        let Ok(safe) = resolve_path(&target) else {
+        let Some(safe) = SafePath::from_request_path(&target) else {
             continue;
         };
         passed_core += 1;

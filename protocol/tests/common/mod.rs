@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use protocol::{Action, Config, Connection, FileError, FileMeta, Now, UploadError};
+use protocol::{Action, Config, Connection, FileError, FileMeta, Input, Now, UploadError};
 
 /// Declares a test that runs natively and under wasm-bindgen-test.
 #[macro_export]
@@ -111,15 +111,26 @@ pub fn config() -> Config {
     Config::new("127.0.0.1", 8080, &[])
 }
 
-/// Drives one connection.
+/// Drives one connection the way a runtime does, with time moving: opening a file takes
+/// `open_ms`, writing an upload `upload_ms`, and writing an answer out `write_ms` (then
+/// [`Input::Written`] is handed in). Every `Date` sent is checked against the clock.
 pub struct Driver {
     pub conn: Connection,
     pub now: Now,
     pub files: HashMap<&'static str, Result<FileMeta, FileError>>,
     pub upload_result: Result<(), UploadError>,
+    /// Results for the next uploads, in order, before `upload_result` applies.
+    pub upload_queue: std::collections::VecDeque<Result<(), UploadError>>,
     pub uploads: Vec<(String, Vec<u8>)>,
     pub out: Vec<Out>,
     pub closed: bool,
+    pub open_ms: u64,
+    pub upload_ms: u64,
+    pub write_ms: u64,
+    /// Leave answers unwritten (no `Written`) until [`Driver::written`].
+    pub hold_writes: bool,
+    /// Bytes handed out and not yet reported written.
+    pub unwritten: bool,
 }
 
 impl Driver {
@@ -134,22 +145,31 @@ impl Driver {
             now,
             files: files(),
             upload_result: Ok(()),
+            upload_queue: Default::default(),
             uploads: Vec::new(),
             out: Vec::new(),
             closed: false,
+            open_ms: 250,
+            upload_ms: 1_500,
+            write_ms: 40,
+            hold_writes: false,
+            unwritten: false,
         }
     }
 
-    pub fn send(&mut self, bytes: &[u8]) -> &mut Self {
-        self.conn.receive(bytes, self.now);
+    /// Hands in one input at the driver's time, then runs what it asks for.
+    pub fn input(&mut self, input: Input<'_>) -> &mut Self {
+        self.conn.handle(self.now, input);
         self.drain();
         self
     }
 
+    pub fn send(&mut self, bytes: &[u8]) -> &mut Self {
+        self.input(Input::Received(bytes))
+    }
+
     pub fn eof(&mut self) -> &mut Self {
-        self.conn.receive_eof(self.now);
-        self.drain();
-        self
+        self.input(Input::Eof)
     }
 
     pub fn advance_ms(&mut self, ms: u64) -> &mut Self {
@@ -159,36 +179,58 @@ impl Driver {
     }
 
     pub fn fire_timeout(&mut self) -> &mut Self {
-        self.conn.timeout(self.now);
+        self.input(Input::Timeout)
+    }
+
+    /// Reports the held answers written (after `write_ms`).
+    pub fn written(&mut self) -> &mut Self {
+        self.hold_writes = false;
         self.drain();
         self
     }
 
     fn drain(&mut self) {
-        while let Some(a) = self.conn.poll() {
-            assert!(!self.closed, "action after Close: {a:?}");
-            match a {
-                Action::Send(bytes) => self.parse_sent(&bytes),
-                Action::OpenFile(p) => {
-                    let path = p.as_str().to_string();
-                    self.out.push(Out::Open(path.clone()));
-                    match self.files.get(path.as_str()) {
-                        Some(Ok(meta)) => self.conn.file_opened(*meta),
-                        Some(Err(e)) => self.conn.file_failed(*e),
-                        None => self.conn.file_failed(FileError::NotFound),
+        loop {
+            while let Some(a) = self.conn.poll() {
+                assert!(!self.closed, "action after Close: {a:?}");
+                match a {
+                    Action::Send(bytes) => {
+                        self.unwritten = true;
+                        self.parse_sent(&bytes);
+                    }
+                    Action::OpenFile(p) => {
+                        let path = p.as_str().to_string();
+                        self.out.push(Out::Open(path.clone()));
+                        self.advance_ms(self.open_ms);
+                        let result = match self.files.get(path.as_str()) {
+                            Some(r) => *r,
+                            None => Err(FileError::NotFound),
+                        };
+                        self.conn.handle(self.now, Input::FileOpened(result));
+                    }
+                    Action::SendFile { offset, len } => {
+                        self.unwritten = true;
+                        self.out.push(Out::SendFile { offset, len });
+                    }
+                    Action::WriteUpload { name, body } => {
+                        self.out.push(Out::Write(name.clone()));
+                        self.uploads.push((name, body.to_vec()));
+                        self.advance_ms(self.upload_ms);
+                        let result = self.upload_queue.pop_front().unwrap_or(self.upload_result);
+                        self.conn.handle(self.now, Input::UploadWritten(result));
+                    }
+                    Action::Close => {
+                        self.out.push(Out::Close);
+                        self.closed = true;
                     }
                 }
-                Action::SendFile { offset, len } => self.out.push(Out::SendFile { offset, len }),
-                Action::WriteUpload { name, body } => {
-                    self.out.push(Out::Write(name.clone()));
-                    self.uploads.push((name, body));
-                    self.conn.upload_written(self.upload_result);
-                }
-                Action::Close => {
-                    self.out.push(Out::Close);
-                    self.closed = true;
-                }
             }
+            if !self.unwritten || self.closed || self.hold_writes {
+                return;
+            }
+            self.advance_ms(self.write_ms);
+            self.unwritten = false;
+            self.conn.handle(self.now, Input::Written);
         }
     }
 
@@ -216,6 +258,12 @@ impl Driver {
                 })
                 .collect();
             bytes = &bytes[n..];
+            if let Some((_, date)) = hs.iter().find(|(k, _)| k.eq_ignore_ascii_case("date")) {
+                let sent = httpdate::parse_http_date(date).expect("a valid Date");
+                let now =
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.now.unix_secs);
+                assert_eq!(sent, now, "Date is not the time the answer was made");
+            }
             if status == 100 {
                 self.out.push(Out::Continue);
                 continue;
@@ -275,9 +323,16 @@ pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n").into_bytes()
 }
 
-/// `METHOD path` with a good Host and extra header lines (each ending in \r\n).
+/// `METHOD path` with a good Host and extra header lines (each ending in \r\n); a body
+/// after the head goes in `extra` after an empty line (`"...\r\n\r\nBODY"`), and then
+/// nothing is appended after it.
 pub fn req(method: &str, path: &str, extra: &str) -> Vec<u8> {
-    format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n{extra}\r\n").into_bytes()
+    let head_end = if extra.contains("\r\n\r\n") {
+        ""
+    } else {
+        "\r\n"
+    };
+    format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n{extra}{head_end}").into_bytes()
 }
 
 /// A JSON upload.
