@@ -25,17 +25,16 @@ use log::debug;
 use protocol::{Action, Config, Connection, Input};
 use smol::{future, Async, Timer};
 
-use runtime_std::clock::{self, Clock};
-use runtime_std::sendfile::set_cork;
+use host::clock::{self, Clock};
+use host::linger::{LINGER, LINGER_BYTES};
+use host::sendfile::set_cork;
 
-use crate::files::{Body, Files, Opened};
+use crate::files::{self, Body, Opened};
 use crate::Closing;
+use host::webroot::WebRoot;
 
 /// Bytes read per `read(2)`; one buffer per executor thread.
 const READ_CHUNK: usize = 64 * 1024;
-/// After we close our side: how long, and how many bytes, to drain from the client.
-const LINGER: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 1 << 20;
 
 thread_local! {
     static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
@@ -44,7 +43,7 @@ thread_local! {
 /// What every connection task shares.
 pub(crate) struct Shared {
     pub config: Arc<Config>,
-    pub files: Files,
+    pub web: Arc<WebRoot>,
     pub clock: Clock,
     /// Closes when the server shuts down.
     pub closing: Closing,
@@ -102,7 +101,7 @@ async fn drive(
                     }
                 }
                 Action::OpenFile(path) => {
-                    let result = shared.files.open(path).await.map(|file| {
+                    let result = files::open(&shared.web, path).await.map(|file| {
                         let meta = file.meta;
                         opened = Some(file);
                         meta
@@ -122,7 +121,7 @@ async fn drive(
                     }
                 }
                 Action::WriteUpload { name, body } => {
-                    let result = shared.files.write_upload(name, body).await;
+                    let result = files::write_upload(&shared.web, name, body).await;
                     conn.handle(shared.clock.now(), Input::UploadWritten(result));
                 }
                 Action::Close => {
@@ -148,6 +147,9 @@ async fn drive(
             return Ok(());
         }
         let Some(deadline) = conn.deadline() else {
+            // As in runtime-std: waiting for the client without a deadline would be a
+            // core bug; closing is the only safe answer.
+            log::error!("the core waits for the client without a deadline; closing");
             return Err(io::Error::other("the core waits for nothing"));
         };
         if eof {
@@ -257,7 +259,7 @@ async fn send_file_all(
         let sent = with_stall(
             stream.write_with(|s| {
                 let left = end - pos;
-                runtime_std::sendfile::send_file(s.as_fd(), f, &mut pos, left)
+                host::sendfile::send_file(s.as_fd(), f, &mut pos, left)
             }),
             stall,
         )

@@ -12,7 +12,7 @@
 //!  connection task (conn.rs): wait readable | deadline timer | shutdown
 //!      read ─▶ Connection::receive ─▶ poll() actions:
 //!        Send        → appended to one buffer, written before the next read / at close
-//!        OpenFile    → files.rs: runtime_std::files::Root::open_file on the blocking
+//!        OpenFile    → files.rs: host::files::Root::open_file on the blocking
 //!                      pool (smol::unblock); small files are read there too
 //!        SendFile    → small: copied from the bytes read at open; large: sendfile(2) on
 //!                      the non-blocking socket (Async::write_with, retried when full)
@@ -38,19 +38,16 @@ use log::{error, info, warn};
 use smol::channel::{Receiver, Sender};
 use smol::{Async, Executor, Timer};
 
-use runtime_std::cli::{self, Args};
-use runtime_std::clock::Clock;
-use runtime_std::shutdown::Shutdown;
+use host::cli::{self, Args};
+use host::clock::Clock;
+use host::linger::MAX_REFUSING;
+use host::shutdown::{Shutdown, DRAIN_LIMIT};
 
 use crate::conn::Shared;
-use crate::files::Files;
+use host::webroot::WebRoot;
 
-/// How long in-flight requests may take after Ctrl-C / SIGTERM.
-const DRAIN: Duration = Duration::from_secs(5);
 /// Pause after a failed `accept` (e.g. EMFILE) before trying again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-/// Connections refused with 503 that may linger at once (to deliver the 503 cleanly).
-const MAX_REFUSING: usize = 256;
 /// The listen backlog (std's default is smaller than a burst of connects).
 const BACKLOG: i32 = 4096;
 
@@ -58,6 +55,10 @@ const BACKLOG: i32 = 4096;
 pub fn run(args: &Args) -> ExitCode {
     let root = args.open_root().unwrap_or_else(|e| cli::fail(&e));
     let listener = args.listen().unwrap_or_else(|e| cli::fail(&e));
+    // Only once the port is ours: a second copy started by mistake must not touch the
+    // running server's uploads.
+    let web = WebRoot::new(root);
+    web.clean_up();
     // Re-listening on a listening socket only changes its backlog (Linux).
     if let Err(e) = rustix::net::listen(&listener, BACKLOG) {
         warn!("could not raise the listen backlog: {e}");
@@ -68,8 +69,8 @@ pub fn run(args: &Args) -> ExitCode {
     };
     let config = Arc::new(args.config(addr.port()));
     let threads = args.threads();
-    let max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
-    let stop = match runtime_std::shutdown::Shutdown::install() {
+    let max_connections = args.max_connections();
+    let stop = match host::shutdown::Shutdown::install() {
         Ok(s) => s,
         Err(e) => cli::fail(&format!("cannot install the signal handlers: {e}")),
     };
@@ -86,7 +87,7 @@ pub fn run(args: &Args) -> ExitCode {
     let (closing_tx, closing_rx) = smol::channel::bounded::<()>(1);
     let shared = Arc::new(Shared {
         config,
-        files: Files::new(root),
+        web,
         clock: Clock::new(),
         closing: closing_rx,
         active: AtomicUsize::new(0),
@@ -144,7 +145,7 @@ async fn wait_for_signal(stop: &Shutdown) {
 /// waits until none is left or [`DRAIN`] has passed.
 async fn stop_and_drain(shared: &Shared, closing: Sender<()>) {
     closing.close();
-    let until = Instant::now() + DRAIN;
+    let until = Instant::now() + DRAIN_LIMIT;
     while shared.active.load(Ordering::Acquire) > 0 && Instant::now() < until {
         Timer::after(Duration::from_millis(10)).await;
     }

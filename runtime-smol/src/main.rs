@@ -3,11 +3,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use runtime_std::cli::Args;
+use host::cli::{Args, Runtime};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    runtime_std::logging::init();
+    let args = Args::parse_for(Runtime::Smol);
+    host::logging::init();
     runtime_smol::run(&args)
 }

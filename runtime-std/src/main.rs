@@ -1,5 +1,6 @@
 //! `runtime-std`: the file and upload server on a fixed pool of threads.
-//! See the library's documentation (`src/lib.rs`) for the shape of the server.
+//! See `src/server.rs` for the shape of the server, and the `host` crate for what it
+//! shares with runtime-smol.
 
 mod pool;
 mod server;
@@ -7,23 +8,22 @@ mod server;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
-use log::{info, warn};
-use runtime_std::cli::{self, Args};
-use runtime_std::clock::Clock;
-use runtime_std::logging;
-use runtime_std::shutdown::Shutdown;
+use host::cli::{self, Args, Runtime};
+use host::clock::Clock;
+use host::logging;
+use host::shutdown::Shutdown;
+use host::webroot::WebRoot;
+use log::info;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = Args::parse_for(Runtime::Std);
     logging::init();
     let root = args.open_root().unwrap_or_else(|e| cli::fail(&e));
-    match root.clean_temporaries() {
-        Ok(0) => {}
-        Ok(n) => warn!("removed {n} unfinished upload(s) left in uploads/ by an earlier run"),
-        Err(e) => warn!("could not clean uploads/: {e}"),
-    }
     let listener = args.listen().unwrap_or_else(|e| cli::fail(&e));
+    // Only once the port is ours: a second copy started by mistake must not touch the
+    // running server's uploads.
+    let web = WebRoot::new(root);
+    web.clean_up();
     let addr = listener
         .local_addr()
         .unwrap_or_else(|e| cli::fail(&format!("cannot read the bound address: {e}")));
@@ -33,18 +33,18 @@ fn main() -> ExitCode {
     let workers = args.threads();
     info!(
         "runtime-std listening on http://{addr}, root {}, {workers} workers, queue {}",
-        root.path().display(),
-        args.queue
+        web.root().path().display(),
+        args.queue()
     );
     let server = Arc::new(server::Server::new(
-        root,
+        web,
         config,
         Clock::new(),
         shutdown,
         workers,
     ));
     cli::announce(addr);
-    match server::run(listener, server, workers, args.queue as usize) {
+    match server::run(listener, server, workers, args.queue()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("the server stopped: {e}");

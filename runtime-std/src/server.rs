@@ -16,13 +16,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use host::cache::{Body, Opened};
+use host::clock::{self, Clock};
+use host::linger::Refusals;
+use host::sendfile::{send_file, set_cork};
+use host::shutdown::{Shutdown, DRAIN_LIMIT};
+use host::webroot::WebRoot;
 use log::{debug, error, info, warn};
 use protocol::{Action, Config, Connection, Input};
-use runtime_std::cache::{Body, FileCache, Opened};
-use runtime_std::clock::{self, Clock};
-use runtime_std::files::{Root, UPLOADS};
-use runtime_std::sendfile::{send_file, set_cork};
-use runtime_std::shutdown::{Shutdown, DRAIN_LIMIT};
 use rustix::event::{PollFd, PollFlags};
 use rustix::net::RecvFlags;
 
@@ -32,18 +33,15 @@ use crate::pool::Pool;
 /// larger ones are sent with `sendfile`.
 /// The read buffer of a worker.
 const READ_BUF: usize = 64 * 1024;
-/// After the last response of a connection, unread client bytes are drained this long
-/// before closing, so that the close is not a reset that could destroy the response.
-const LINGER: Duration = Duration::from_secs(1);
 
 /// What every worker shares.
 pub struct Server {
-    pub root: Root,
-    /// Opened files (and the bytes of small ones), revalidated by one fstatat per hit.
-    pub cache: FileCache,
+    /// The web root and its open-file cache.
+    pub web: Arc<WebRoot>,
     pub config: Arc<Config>,
     pub clock: Clock,
     pub shutdown: Shutdown,
+    refusals: Refusals,
     slots: Vec<Slot>,
 }
 
@@ -86,18 +84,18 @@ enum Wrote {
 
 impl Server {
     pub fn new(
-        root: Root,
+        web: Arc<WebRoot>,
         config: Arc<Config>,
         clock: Clock,
         shutdown: Shutdown,
         workers: usize,
     ) -> Self {
         Server {
-            cache: FileCache::new(&root),
-            root,
+            web,
             config,
             clock,
             shutdown,
+            refusals: Refusals::default(),
             slots: (0..workers).map(|_| Slot::default()).collect(),
         }
     }
@@ -264,7 +262,7 @@ impl Server {
             }
             Action::OpenFile(path) => {
                 *file = None;
-                let result = self.cache.open(&self.root, &path).map(|opened| {
+                let result = self.web.open_blocking(path).map(|opened| {
                     let meta = opened.meta;
                     if !meta.is_dir {
                         *file = Some(opened);
@@ -286,8 +284,7 @@ impl Server {
                 }
             }
             Action::WriteUpload { name, body } => {
-                let result = self.root.write_upload(&name, &body);
-                self.cache.forget(&format!("{UPLOADS}/{name}"));
+                let result = self.web.write_upload(&name, &body);
                 conn.handle(self.clock.now(), Input::UploadWritten(result));
             }
             Action::Close => {
@@ -368,28 +365,18 @@ fn send_file_all(stream: &TcpStream, file: &File, mut offset: u64, len: u64) -> 
     Ok(())
 }
 
-/// Half-closes, then discards what the client still sends (up to [`LINGER`] or its
-/// end-of-file), so that unread bytes do not turn the close into a reset that could
-/// destroy the last response before the client reads it.
+/// After the last answer: linger (see `host::linger`) only when the client has sent
+/// more than we read — the usual close after `Connection: close` has nothing pending,
+/// and a worker should not wait then.
 fn linger(stream: &TcpStream) {
-    let mut buf = [0u8; 4096];
-    match rustix::net::recv(stream, &mut buf[..], RecvFlags::DONTWAIT) {
-        // Nothing pending (the usual case), or the client has closed already.
-        Err(_) | Ok((_, 0)) => return,
-        Ok(_) => {}
-    }
-    let _ = stream.shutdown(Both::Write);
-    let until = Instant::now() + LINGER;
-    let mut discarded = 0usize;
-    while discarded < 16 << 20 {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        match (&*stream).read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => discarded += n,
-        }
+    let mut probe = [0u8; 1];
+    match rustix::net::recv(
+        stream,
+        &mut probe[..],
+        RecvFlags::DONTWAIT | RecvFlags::PEEK,
+    ) {
+        Err(_) | Ok((_, 0)) => {}
+        Ok(_) => host::linger::linger(stream),
     }
 }
 
@@ -471,17 +458,10 @@ pub fn run(
 }
 
 /// Every worker is busy and the queue is full: answer 503 from the accept thread,
-/// without blocking, and close.
+/// without blocking it, and close (lingering elsewhere, so the client gets the 503).
 fn overload(server: &Server, stream: TcpStream, peer: SocketAddr, workers: usize, queue: usize) {
     warn!("{peer} refused (503): all {workers} workers busy and the queue of {queue} is full");
     let response =
         protocol::overload_response(server.clock.now().unix_secs, &server.config.server_name);
-    if stream.set_nonblocking(true).is_err() {
-        return;
-    }
-    let _ = (&stream).write(&response);
-    let _ = stream.shutdown(Both::Write);
-    // Take what the client already sent, so the close is not a reset.
-    let mut buf = [0u8; 4096];
-    let _ = (&stream).read(&mut buf);
+    server.refusals.refuse(stream, &response);
 }

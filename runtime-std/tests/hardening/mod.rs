@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::suite::{find, Client, Fixture, Response, Server, SECRET};
+use crate::suite::{find, own_flags, Client, Fixture, Response, Server, SECRET};
 
 /// Expands to one `#[test]` per case, run against the binary at `$bin`.
 #[macro_export]
@@ -82,7 +82,7 @@ fn start_on_root(bin: &str, root: &Path, args: &[&str]) -> Server {
     let mut cmd = Command::new(bin);
     cmd.args(["--port", "0", "--root"])
         .arg(root)
-        .args(args)
+        .args(own_flags(bin, args))
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -464,14 +464,22 @@ pub fn fd_exhaustion_is_logged_without_spinning_and_recovers(bin: &str) {
     cmd.arg("-c")
         .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
         .arg(bin)
-        .args(["--port", "0", "--threads", "2", "--queue", "500"])
-        .args([
-            "--max-connections",
-            "5000",
-            "--idle-timeout",
-            "60",
-            "--root",
-        ])
+        .args(own_flags(
+            bin,
+            &[
+                "--port",
+                "0",
+                "--threads",
+                "2",
+                "--queue",
+                "500",
+                "--max-connections",
+                "5000",
+                "--idle-timeout",
+                "60",
+                "--root",
+            ],
+        ))
         .arg(&fx.root)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())

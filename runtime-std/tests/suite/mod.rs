@@ -191,7 +191,7 @@ impl Server {
             .arg("0")
             .arg("--root")
             .arg(&fx.root)
-            .args(args)
+            .args(own_flags(bin, args))
             .current_dir(fx.base.path())
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
@@ -201,6 +201,7 @@ impl Server {
     }
 
     /// Starts a prepared command (its stdout and stderr must be piped).
+    /// Pass its arguments through [`own_flags`].
     pub fn spawn(mut cmd: Command, fx: Fixture) -> Server {
         let mut child = cmd.spawn().expect("start the server binary");
         let stderr = Arc::new(Mutex::new(Vec::new()));
@@ -648,4 +649,28 @@ pub fn have(program: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// `args` without the flag that only the other runtime takes (`--queue` is
+/// runtime-std's, `--max-connections` runtime-smol's; each refuses the other's), so one
+/// test can say both.
+pub fn own_flags<'a>(bin: &str, args: &[&'a str]) -> Vec<&'a str> {
+    let foreign = if bin.ends_with("runtime-smol") {
+        "--queue"
+    } else {
+        "--max-connections"
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut skip = false;
+    for &a in args {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if a == foreign {
+            skip = true;
+            continue;
+        }
+        out.push(a);
+    }
+    out
 }

@@ -13,8 +13,6 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
 
-use clap::Parser;
-
 use crate::files::Root;
 
 /// Default port, host and worker count: the seed's.
@@ -23,7 +21,7 @@ pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_THREADS: usize = 10;
 
 /// The server's command line.
-#[derive(Parser, Debug, Clone, PartialEq, Eq)]
+#[derive(clap::Parser, Debug, Clone, PartialEq, Eq)]
 #[command(
     version,
     about = "A hardened HTTP/1.1 file and upload server.",
@@ -66,12 +64,13 @@ pub struct Args {
     /// Requests answered on one connection before it closes
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_requests: u32,
-    /// Accepted connections waiting for a worker before new ones get 503 (runtime-std)
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=65_536))]
-    pub queue: u32,
-    /// Open connections before new ones get 503 (runtime-smol)
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub max_connections: u32,
+    /// runtime-std only: accepted connections waiting for a worker before new ones get
+    /// 503 [default: 64]
+    #[arg(long = "queue", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=65_536))]
+    pub queue_flag: Option<u32>,
+    /// runtime-smol only: open connections before new ones get 503 [default: 10000]
+    #[arg(long = "max-connections", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_flag: Option<u32>,
     /// The largest request body accepted, in bytes (larger: 413); at most 1 GiB
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(0..=1 << 30))]
     pub max_body: u64,
@@ -83,7 +82,78 @@ pub struct Args {
     pub cache_control: String,
 }
 
+/// Which binary is parsing its command line: each names itself in `--help` and
+/// `--version`, and refuses the flag that only the other one uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    Std,
+    Smol,
+}
+
+impl Runtime {
+    /// The binary's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Std => "runtime-std",
+            Runtime::Smol => "runtime-smol",
+        }
+    }
+}
+
+/// The pending-connection queue of runtime-std when `--queue` is not given.
+pub const DEFAULT_QUEUE: u32 = 64;
+/// The open-connection limit of runtime-smol when `--max-connections` is not given.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
+
 impl Args {
+    /// Parses the process's arguments for `runtime`; a bad argument, or a flag only the
+    /// other runtime uses, is clap's usage error (exit 2).
+    pub fn parse_for(runtime: Runtime) -> Args {
+        match Args::try_parse_for(runtime, std::env::args_os()) {
+            Ok(args) => args,
+            Err(e) => e.exit(),
+        }
+    }
+
+    /// [`Args::parse_for`] on the given arguments (the first is the program name).
+    pub fn try_parse_for<I, T>(runtime: Runtime, argv: I) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Args::command()
+            .name(runtime.name())
+            .bin_name(runtime.name());
+        let matches = command.try_get_matches_from_mut(argv)?;
+        let args = Args::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+        let other = match runtime {
+            Runtime::Std if args.max_connections_flag.is_some() => {
+                Some(("--max-connections", "runtime-smol"))
+            }
+            Runtime::Smol if args.queue_flag.is_some() => Some(("--queue", "runtime-std")),
+            _ => None,
+        };
+        if let Some((flag, owner)) = other {
+            let message = format!(
+                "{flag} applies to {owner} only; {} does not use it",
+                runtime.name()
+            );
+            return Err(command.error(clap::error::ErrorKind::ArgumentConflict, message));
+        }
+        Ok(args)
+    }
+
+    /// runtime-std's pending-connection queue.
+    pub fn queue(&self) -> usize {
+        self.queue_flag.unwrap_or(DEFAULT_QUEUE) as usize
+    }
+
+    /// runtime-smol's open-connection limit.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections_flag.unwrap_or(DEFAULT_MAX_CONNECTIONS) as usize
+    }
+
     /// The port: `--port`, else the positional, else 8080.
     pub fn port(&self) -> u16 {
         self.port_flag.or(self.port_arg).unwrap_or(DEFAULT_PORT)
@@ -179,7 +249,35 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
-        Args::try_parse_from(std::iter::once("runtime-std").chain(args.iter().copied()))
+        Args::try_parse_for(
+            Runtime::Std,
+            std::iter::once("runtime-std").chain(args.iter().copied()),
+        )
+    }
+
+    #[test]
+    fn each_runtime_names_itself_and_refuses_the_others_flag() {
+        let smol = |args: &[&str]| {
+            Args::try_parse_for(
+                Runtime::Smol,
+                std::iter::once("runtime-smol").chain(args.iter().copied()),
+            )
+        };
+        let e = smol(&["--queue", "5"]).expect_err("--queue is runtime-std's");
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("runtime-std only"), "{e}");
+        let e = parse(&["--max-connections", "5"]).expect_err("runtime-smol's");
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            smol(&["--max-connections", "5"])
+                .expect("ok")
+                .max_connections(),
+            5
+        );
+        let e = smol(&["--version"]).expect_err("version is an early exit");
+        assert!(e.to_string().starts_with("runtime-smol "), "{e}");
+        let e = parse(&["--version"]).expect_err("version is an early exit");
+        assert!(e.to_string().starts_with("runtime-std "), "{e}");
     }
 
     #[test]
@@ -193,8 +291,8 @@ mod tests {
         assert_eq!(c.body_timeout_ms, 60_000);
         assert_eq!(c.max_requests, 100);
         assert_eq!(c.max_body, 10 * 1024 * 1024);
-        assert_eq!(a.queue, 64);
-        assert_eq!(a.max_connections, 10_000);
+        assert_eq!(a.queue(), 64);
+        assert_eq!(a.max_connections(), 10_000);
         assert_eq!(c.cache_control, "no-cache");
     }
 
@@ -258,7 +356,7 @@ mod tests {
         assert_eq!(c.max_requests, 5);
         assert_eq!(c.max_body, 100);
         assert_eq!(a.allow_host, ["a.test", "b.test"]);
-        assert_eq!(a.queue, 0);
+        assert_eq!(a.queue(), 0);
         assert!(c.hosts.check(b"a.test:1234").is_ok());
         assert!(c.hosts.check(b"127.0.0.1:1234").is_ok());
         assert!(c.hosts.check(b"c.test:1234").is_err());

@@ -4,7 +4,7 @@
 //! outside it are refused.
 //!
 //! Every generated target goes the way a request's does: `protocol::target::resolve_path`
-//! (the core's rules), then `runtime_std::files::Root::open_file` (the runtime's
+//! (the core's rules), then `host::files::Root::open_file` (the runtime's
 //! `openat2(RESOLVE_BENEATH)` and its canonicalizing fallback, both tried) on a temporary
 //! tree:
 //!
@@ -34,10 +34,10 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use host::files::Root;
 use proptest::prelude::*;
 use protocol::FileError;
 use protocol::SafePath;
-use runtime_std::files::Root;
 
 const SECRET: &str = "TOP-SECRET-path-safety-5d1e";
 

@@ -1,0 +1,96 @@
+//! The one door both runtimes use for the web root: open a file below it (the open-file
+//! cache decides hit or miss inside; a miss is work that may block on the disk, which
+//! the runtime runs where it likes), write an upload (atomically, never overwriting, and
+//! the cache forgets the name), and clean up what a crash left.
+
+use std::sync::Arc;
+
+use log::{error, warn};
+use protocol::{FileError, SafePath, UploadError};
+
+use crate::cache::{load, FileCache, Opened};
+use crate::files::{Root, UPLOADS};
+
+/// The web root, its open-file cache, and the policies on top of them.
+pub struct WebRoot {
+    root: Root,
+    cache: FileCache,
+}
+
+/// What [`WebRoot::open`] found.
+pub enum Lookup {
+    /// The cache answered (one `fstatat` showed the file unchanged, or still missing).
+    Hit(Result<Arc<Opened>, FileError>),
+    /// The file must be opened (and a small one read): call [`Miss::load`], on a thread
+    /// that may block.
+    Miss(Miss),
+}
+
+/// A cache miss to resolve: opening below the root, then remembering the result.
+pub struct Miss {
+    web: Arc<WebRoot>,
+    path: SafePath,
+}
+
+impl Miss {
+    /// Opens the file (may block on the disk) and lets the cache remember it.
+    pub fn load(self) -> Result<Arc<Opened>, FileError> {
+        let loaded = load(&self.web.root, &self.path);
+        self.web
+            .cache
+            .remember(self.path.as_str().to_owned(), &loaded);
+        loaded.0
+    }
+}
+
+impl WebRoot {
+    /// The web root `root`, with its cache (off with `FILE_CACHE=off`).
+    pub fn new(root: Root) -> Arc<WebRoot> {
+        let cache = FileCache::new(&root);
+        Arc::new(WebRoot { root, cache })
+    }
+
+    /// The root itself (its canonical path, for logs).
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// Looks `path` up: a hit is answered at once; a miss is handed back to be loaded.
+    pub fn open(self: &Arc<Self>, path: SafePath) -> Lookup {
+        match self.cache.cached(path.as_str()) {
+            Some(hit) => Lookup::Hit(hit),
+            None => Lookup::Miss(Miss {
+                web: Arc::clone(self),
+                path,
+            }),
+        }
+    }
+
+    /// Opens `path` on this thread, blocking on a miss (for runtime-std's workers).
+    pub fn open_blocking(self: &Arc<Self>, path: SafePath) -> Result<Arc<Opened>, FileError> {
+        match self.open(path) {
+            Lookup::Hit(result) => result,
+            Lookup::Miss(miss) => miss.load(),
+        }
+    }
+
+    /// Writes `uploads/NAME` (blocks on the disk: `fsync`), and makes sure the next
+    /// request for it is not answered from the cache.
+    pub fn write_upload(&self, name: &str, body: &[u8]) -> Result<(), UploadError> {
+        let result = self.root.write_upload(name, body);
+        self.cache.forget(&format!("{UPLOADS}/{name}"));
+        result
+    }
+
+    /// Removes what a crash left in `uploads/`, and says so in the log.
+    pub fn clean_up(&self) {
+        match self.root.clean_temporaries() {
+            Ok(0) => {}
+            Ok(n) => warn!("removed {n} unfinished upload(s) left in uploads/ by an earlier run"),
+            Err(e) => error!(
+                "could not remove unfinished uploads in {}/{UPLOADS}: {e}",
+                self.root.path().display()
+            ),
+        }
+    }
+}
