@@ -29,3 +29,13 @@ pub mod logging;
 pub mod sendfile;
 pub mod shutdown;
 pub mod webroot;
+
+/// Whether this process takes the portable paths: always off Linux; on Linux when
+/// `PORTABLE_IO=1` is in the environment (so that CI runs, here, the code macOS, the BSDs
+/// and Windows run). Read once.
+pub fn portable_io() -> bool {
+    static PORTABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PORTABLE.get_or_init(|| {
+        !cfg!(target_os = "linux") || std::env::var_os("PORTABLE_IO").is_some_and(|v| v == "1")
+    })
+}
