@@ -22,6 +22,22 @@ pub struct Config {
     pub cache_control: String,
     /// The `Server` header value.
     pub server_name: String,
+    /// Which file-name rules the platform needs beyond the portable ones.
+    pub path_rules: PathRules,
+}
+
+/// File-name rules that depend on the platform the runtime serves from. The core is
+/// platform-free: the runtime says which apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PathRules {
+    /// Unix: only the portable rules of SPEC "Security".
+    #[default]
+    Posix,
+    /// Windows also refuses (403) names it would resolve somewhere unexpected: reserved
+    /// device names (`CON`, `NUL`, `COM1`, … with any extension), `:` (alternate data
+    /// streams, drive letters), trailing dots and spaces, the characters `<>"|?*`, and
+    /// 8.3 short names (`PROGRA~1`).
+    Windows,
 }
 
 /// The request-head limit (bytes): a longer head gets 431 (414 for a long target).
@@ -43,6 +59,7 @@ impl Config {
             max_body: 10 * 1024 * 1024,
             cache_control: "no-cache".to_string(),
             server_name: concat!("rust-file-server/", env!("CARGO_PKG_VERSION")).to_string(),
+            path_rules: PathRules::default(),
         }
     }
 

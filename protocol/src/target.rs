@@ -3,6 +3,7 @@
 //! A [`SafePath`] can only be made here, so every path the core hands a runtime has
 //! passed these rules.
 
+use crate::config::PathRules;
 use crate::Refusal;
 use percent_encoding::percent_decode;
 
@@ -27,7 +28,7 @@ impl SafePath {
     /// would open, by the same rules; `None` when a request for it is refused. For
     /// runtimes' tests that need a path the way the core makes one.
     pub fn from_request_path(path: &str) -> Option<SafePath> {
-        resolve_path(path).ok()
+        resolve_path(path, PathRules::Posix).ok()
     }
 
     /// The same path with a suffix on the file name (`a.html` → `a.html.gz`).
@@ -40,7 +41,7 @@ const FORBIDDEN: Refusal = Refusal::keep(403, "path escapes the web root");
 
 /// The path part of an origin-form target (`/a/b?q`) or of an absolute-form one whose
 /// authority was already checked, decoded and checked.
-pub fn resolve_path(path: &str) -> Result<SafePath, Refusal> {
+pub fn resolve_path(path: &str, rules: PathRules) -> Result<SafePath, Refusal> {
     let path = path.split(['?', '#']).next().unwrap_or("");
     let raw = path.as_bytes();
     if raw.first() != Some(&b'/') {
@@ -67,6 +68,9 @@ pub fn resolve_path(path: &str) -> Result<SafePath, Refusal> {
             s if s.starts_with('.') => {
                 return Err(Refusal::keep(404, "hidden files are not served"))
             }
+            s if rules == PathRules::Windows && !windows_safe(s) => {
+                return Err(Refusal::keep(403, "a name Windows would resolve elsewhere"))
+            }
             s => {
                 if !out.is_empty() {
                     out.push('/');
@@ -86,6 +90,30 @@ pub fn resolve_path(path: &str) -> Result<SafePath, Refusal> {
         out.push_str("index.html");
     }
     Ok(SafePath(out))
+}
+
+/// Whether Windows would open this segment as named (see [`PathRules::Windows`]).
+fn windows_safe(seg: &str) -> bool {
+    const RESERVED: [&str; 7] = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"];
+    if seg.ends_with(['.', ' ']) || seg.contains([':', '<', '>', '"', '|', '?', '*']) {
+        return false;
+    }
+    // The device name is what comes before the first dot, trailing spaces ignored.
+    let stem = seg.split('.').next().unwrap_or(seg).trim_end_matches(' ');
+    let upper = stem.to_ascii_uppercase();
+    let numbered = |prefix: &str| {
+        upper.strip_prefix(prefix).is_some_and(|n| {
+            matches!(n, "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "¹" | "²" | "³")
+        })
+    };
+    if RESERVED.contains(&upper.as_str()) || numbered("COM") || numbered("LPT") {
+        return false;
+    }
+    // An 8.3 short name: `~` followed by a digit in the stem (`PROGRA~1`).
+    let bytes = stem.as_bytes();
+    !bytes
+        .windows(2)
+        .any(|w| w[0] == b'~' && w[1].is_ascii_digit())
 }
 
 /// Whether `%XX` decoding to `byte` occurs in `raw`.

@@ -357,3 +357,32 @@ t!(get_with_body_is_read_and_discarded {
     let s: Vec<u16> = d.responses().iter().map(|r| r.status).collect();
     assert_eq!(s, vec![200, 200]);
 });
+
+// Issue 12: names Windows would resolve somewhere unexpected are refused when the
+// runtime says it serves from Windows; on Unix they are ordinary names.
+t!(windows_path_rules_apply_only_when_the_runtime_asks {
+    let names = [
+        "/CON", "/con.txt", "/NUL.html", "/aux.json", "/COM1.png", "/lpt9.txt", "/docs/PRN",
+        "/a:b.txt", "/file.txt::$DATA", "/C:/x.txt", "/trailing.txt.", "/trailing.txt%20",
+        "/PROGRA~1/x.html", "/q%3F.txt", "/star%2A.txt", "/pipe%7C.txt", "/lt%3C.txt",
+        "/CON%20.txt", "/conin$.txt",
+    ];
+    let mut windows = config();
+    windows.path_rules = protocol::PathRules::Windows;
+    for name in names {
+        let mut d = Driver::with(windows.clone());
+        d.send(&get(name));
+        assert_eq!(d.status(), 403, "{name} on Windows");
+        assert!(!d.out.iter().any(|o| matches!(o, Out::Open(_))), "{name} was opened");
+        // On Unix the same names reach the file system (404 here: no such file).
+        let mut d = Driver::new();
+        d.send(&get(name));
+        assert!(d.out.iter().any(|o| matches!(o, Out::Open(_))), "{name} on Unix");
+    }
+    // Ordinary names stay served with the Windows rules.
+    for ok in ["/index.html", "/console.txt", "/nul-ish.txt", "/COM10.txt", "/a~b.txt", "/docs/index.html"] {
+        let mut d = Driver::with(windows.clone());
+        d.send(&get(ok));
+        assert!(d.out.iter().any(|o| matches!(o, Out::Open(_))), "{ok} refused");
+    }
+});

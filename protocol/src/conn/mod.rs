@@ -530,7 +530,7 @@ impl Connection {
             Framing::Chunked => None,
             Framing::None => Some(0),
         };
-        req.route = route::route(&req.head, path);
+        req.route = route::route(&req.head, path, self.config.path_rules);
         if body_len == Some(0) {
             return self.dispatch(req, Vec::new());
         }

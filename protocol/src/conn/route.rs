@@ -2,6 +2,7 @@
 //! routing of a method and path to a file, an upload, `OPTIONS` or a refusal.
 
 use super::{Connection, Route};
+use crate::config::PathRules;
 use crate::host::split_host;
 use crate::parse::{Method, RequestHead};
 use crate::target::{resolve_path, split_absolute};
@@ -45,7 +46,7 @@ impl Connection {
 }
 
 /// Where a request goes, from its method and path.
-pub(super) fn route(head: &RequestHead, path: &str) -> Route {
+pub(super) fn route(head: &RequestHead, path: &str, rules: PathRules) -> Route {
     if path == "*" {
         return match head.method {
             Method::Options => Route::Options,
@@ -55,7 +56,7 @@ pub(super) fn route(head: &RequestHead, path: &str) -> Route {
     match head.method {
         Method::Options => Route::Options,
         Method::Other(_) => Route::Refuse(Refusal::keep(405, "method not allowed")),
-        Method::Post => match resolve_path(path) {
+        Method::Post => match resolve_path(path, rules) {
             Ok(p) if p.as_str() == "upload" => {
                 if head.content_type_json {
                     Route::Upload
@@ -66,7 +67,7 @@ pub(super) fn route(head: &RequestHead, path: &str) -> Route {
             Ok(_) => Route::Refuse(Refusal::keep(404, "only /upload accepts POST")),
             Err(r) => Route::Refuse(r),
         },
-        Method::Get | Method::Head => match resolve_path(path) {
+        Method::Get | Method::Head => match resolve_path(path, rules) {
             Ok(p) => Route::File(p),
             Err(r) => Route::Refuse(r),
         },
