@@ -1,5 +1,8 @@
 //! Server settings the core needs: who we are (for `Host`), limits and deadlines.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use crate::host::HostPolicy;
 
 /// Settings shared by every connection of one server. Build it once with
@@ -24,7 +27,51 @@ pub struct Config {
     pub server_name: String,
     /// Which file-name rules the platform needs beyond the portable ones.
     pub path_rules: PathRules,
+    /// The memory all upload bodies in flight may hold together (every connection of a
+    /// server shares it); past it, `503` with `Retry-After`.
+    pub body_budget: Arc<BodyBudget>,
 }
+
+/// A byte budget shared by the connections of one server: upload bodies are held in
+/// memory until written, and together they may not exceed the limit. An atomic counter,
+/// not I/O: the core stays deterministic for one connection.
+#[derive(Debug)]
+pub struct BodyBudget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl BodyBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: u64) -> Self {
+        BodyBudget {
+            limit,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// Takes `n` bytes if they fit.
+    pub(crate) fn take(&self, n: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|&total| total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    /// Gives `n` bytes back.
+    pub(crate) fn give(&self, n: u64) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// The default of `--max-body-memory`: 256 MiB of upload bodies in flight.
+pub const DEFAULT_BODY_BUDGET: u64 = 256 << 20;
 
 /// File-name rules that depend on the platform the runtime serves from. The core is
 /// platform-free: the runtime says which apply.
@@ -60,6 +107,7 @@ impl Config {
             cache_control: "no-cache".to_string(),
             server_name: concat!("rust-file-server/", env!("CARGO_PKG_VERSION")).to_string(),
             path_rules: PathRules::default(),
+            body_budget: Arc::new(BodyBudget::new(DEFAULT_BODY_BUDGET)),
         }
     }
 

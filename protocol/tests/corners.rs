@@ -261,3 +261,42 @@ t!(c15_an_upload_name_that_exists_is_drawn_again {
     assert!(names[0] != names[1] && names[1] != names[2] && names[0] != names[2]);
     assert!(d.uploads.iter().all(|(_, b)| b == b"{\"k\":1}"));
 });
+
+// Issue 13 (9): upload bodies held in memory share one budget per server; past it, 503
+// with Retry-After and a close, and the budget comes back when a body is done.
+t!(upload_bodies_share_a_memory_budget {
+    let budget = std::sync::Arc::new(protocol::BodyBudget::new(100));
+    let mut c = config();
+    c.body_budget = std::sync::Arc::clone(&budget);
+    let head = |len: usize| {
+        format!("POST /upload HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n")
+    };
+    let mut first = Driver::with(c.clone());
+    first.send(head(80).as_bytes()).send(b"[");
+    assert_eq!(budget.used(), 80);
+    let mut second = Driver::with(c.clone());
+    second.send(head(50).as_bytes());
+    let r = second.only();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    assert!(second.closed);
+    // The first finishes: its 80 bytes come back, and a third fits.
+    first.send(&[b' '; 78]).send(b"]");
+    assert_eq!(first.status(), 201);
+    assert_eq!(budget.used(), 0);
+    let mut third = Driver::with(c.clone());
+    third.send(&upload("[1,2,3]"));
+    assert_eq!(third.status(), 201);
+    assert_eq!(budget.used(), 0);
+    // A chunked body takes its room as it grows.
+    let mut d = Driver::with(c.clone());
+    d.send(b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+    d.send(b"3c\r\n");
+    d.send(&[b' '; 60]);
+    assert_eq!(budget.used(), 60);
+    d.send(b"\r\n3c\r\n").send(&[b' '; 60]);
+    assert_eq!(d.status(), 503);
+    assert!(d.closed);
+    drop(d);
+    assert_eq!(budget.used(), 0, "a closed connection gives its room back");
+});

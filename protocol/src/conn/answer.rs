@@ -76,6 +76,9 @@ impl Connection {
             if r.status == 405 {
                 w.field("Allow", ALLOW);
             }
+            if r.status == 503 {
+                w.field("Retry-After", "1");
+            }
         });
     }
 

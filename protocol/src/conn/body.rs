@@ -2,9 +2,50 @@
 //! (an upload) or discarded (any other request that has a body), with `--max-body`
 //! counted across reads.
 
+use std::sync::Arc;
+
 use super::Connection;
+use crate::config::BodyBudget;
 use crate::framing::ChunkedDecoder;
 use crate::Refusal;
+
+/// The refusal when the bodies in flight would exceed the shared budget.
+pub(super) const OVER_BUDGET: Refusal = Refusal::close(
+    503,
+    "the server holds too many uploads in memory, try again shortly",
+);
+
+/// Bytes of the shared [`BodyBudget`] held by one stored body; given back when dropped
+/// (the upload written, refused, or the connection gone).
+#[derive(Debug)]
+pub(super) struct Held {
+    budget: Arc<BodyBudget>,
+    bytes: u64,
+}
+
+impl Held {
+    /// Takes `n` bytes of `budget`, or `None` if they do not fit.
+    pub(super) fn take(budget: &Arc<BodyBudget>, n: u64) -> Option<Held> {
+        budget.take(n).then(|| Held {
+            budget: Arc::clone(budget),
+            bytes: n,
+        })
+    }
+
+    fn grow(&mut self, n: u64) -> bool {
+        let ok = self.budget.take(n);
+        if ok {
+            self.bytes += n;
+        }
+        ok
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget.give(self.bytes);
+    }
+}
 
 #[derive(Debug)]
 pub(super) enum BodyReader {
@@ -25,13 +66,15 @@ impl BodyReader {
 }
 
 impl Connection {
-    /// Moves body bytes from the input buffer; `Ok(true)` when the body is complete.
+    /// Moves body bytes from the input buffer; `Ok(true)` when the body is complete. A
+    /// body is stored when it holds budget (`held`), else read and dropped.
     pub(super) fn read_body(
         &mut self,
         reader: &mut BodyReader,
         body: &mut Vec<u8>,
-        store: bool,
+        held: &mut Option<Held>,
     ) -> Result<bool, Refusal> {
+        let store = held.is_some();
         let avail = &self.input[self.pos..];
         let max = self.config.max_body;
         match reader {
@@ -53,7 +96,10 @@ impl Connection {
                     if total > max {
                         return Err(Refusal::close(413, "request body too large"));
                     }
-                    if store {
+                    if let Some(held) = held.as_mut() {
+                        if !held.grow(data.len() as u64) {
+                            return Err(OVER_BUDGET);
+                        }
                         body.extend_from_slice(data);
                     }
                     Ok(())

@@ -32,7 +32,7 @@ use crate::response::DateCache;
 use crate::target::SafePath;
 use crate::{Config, Now, Refusal};
 
-use body::BodyReader;
+use body::{BodyReader, Held};
 use file::Stage;
 
 /// What the runtime must do next, in order.
@@ -136,7 +136,8 @@ enum State {
         req: Request,
         reader: BodyReader,
         body: Vec<u8>,
-        store: bool,
+        /// The budget a stored (upload) body holds; `None`: read and dropped.
+        held: Option<Held>,
         /// When the body began (or the `100 Continue` was written): `--body-timeout`.
         started_ms: u64,
     },
@@ -153,6 +154,8 @@ enum State {
         name: String,
         body: Arc<Vec<u8>>,
         tries: u32,
+        /// Given back to the budget when the write is done.
+        held: Option<Held>,
     },
     Closed,
 }
@@ -474,20 +477,20 @@ impl Connection {
                     req,
                     mut reader,
                     mut body,
-                    store,
+                    mut held,
                     started_ms,
-                } => match self.read_body(&mut reader, &mut body, store) {
+                } => match self.read_body(&mut reader, &mut body, &mut held) {
                     Err(r) => {
                         self.refuse(&req, r);
                         break;
                     }
-                    Ok(true) => self.dispatch(req, body),
+                    Ok(true) => self.dispatch(req, body, held),
                     Ok(false) => {
                         self.state = State::Body {
                             req,
                             reader,
                             body,
-                            store,
+                            held,
                             started_ms,
                         };
                         if self.eof {
@@ -532,8 +535,17 @@ impl Connection {
         };
         req.route = route::route(&req.head, path, self.config.path_rules);
         if body_len == Some(0) {
-            return self.dispatch(req, Vec::new());
+            return self.dispatch(req, Vec::new(), None);
         }
+        // An upload body is held in memory until written: it needs room in the budget
+        // all connections share (a chunked one takes its room as it grows).
+        let held = match req.route {
+            Route::Upload => match Held::take(&self.config.body_budget, body_len.unwrap_or(0)) {
+                Some(held) => Some(held),
+                None => return self.refuse(&req, body::OVER_BUDGET),
+            },
+            _ => None,
+        };
         if req.head.expect_continue {
             if let Route::Refuse(r) = req.route {
                 // The client waits before sending the body: refuse now and close rather
@@ -544,8 +556,7 @@ impl Connection {
             self.out.push_back(Action::Send(CONTINUE.to_vec()));
             self.unwritten = true;
         }
-        let store = matches!(req.route, Route::Upload);
-        let capacity = if store {
+        let capacity = if held.is_some() {
             body_len.unwrap_or(0).min(1 << 20) as usize
         } else {
             0
@@ -554,17 +565,17 @@ impl Connection {
             req,
             reader: BodyReader::new(body_len),
             body: Vec::with_capacity(capacity),
-            store,
+            held,
             started_ms: self.now.mono_ms,
         };
     }
 
     /// The request is complete: act on it.
-    fn dispatch(&mut self, mut req: Request, body: Vec<u8>) {
+    fn dispatch(&mut self, mut req: Request, body: Vec<u8>, held: Option<Held>) {
         match std::mem::replace(&mut req.route, Route::Options) {
             Route::Refuse(r) => self.refuse(&req, r),
             Route::Options => self.options(&req),
-            Route::Upload => self.upload(req, body),
+            Route::Upload => self.upload(req, body, held),
             Route::File(path) => self.open_file(req, path),
         }
     }

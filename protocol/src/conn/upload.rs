@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use log::error;
 
+use super::body::Held;
 use super::{Action, Connection, Request, State, UploadError};
 use crate::Refusal;
 
@@ -14,17 +15,17 @@ const NAME_TRIES: u32 = 4;
 
 impl Connection {
     /// A complete `POST /upload` body.
-    pub(super) fn upload(&mut self, req: Request, body: Vec<u8>) {
+    pub(super) fn upload(&mut self, req: Request, body: Vec<u8>, held: Option<Held>) {
         // serde_json does not check the UTF-8 of strings it skips: check it first.
         if std::str::from_utf8(&body).is_err()
             || serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
         {
             return self.refuse(&req, Refusal::keep(400, "the body is not valid JSON"));
         }
-        self.write_upload(req, Arc::new(body), 1);
+        self.write_upload(req, Arc::new(body), 1, held);
     }
 
-    fn write_upload(&mut self, req: Request, body: Arc<Vec<u8>>, tries: u32) {
+    fn write_upload(&mut self, req: Request, body: Arc<Vec<u8>>, tries: u32, held: Option<Held>) {
         let name = self.next_upload_name();
         // The body is shared until the write is confirmed, for a retry under a new name.
         self.out.push_back(Action::WriteUpload {
@@ -36,6 +37,7 @@ impl Connection {
             name,
             body,
             tries,
+            held,
         };
     }
 
@@ -46,12 +48,14 @@ impl Connection {
             name,
             body,
             tries,
+            held,
         } = std::mem::replace(&mut self.state, State::Head)
         else {
             return;
         };
         match result {
             Ok(()) => {
+                drop(held);
                 let location = format!("/uploads/{name}");
                 let answer = format!("{{\"status\":\"created\",\"path\":\"{location}\"}}");
                 self.respond(&req, 201, answer.as_bytes(), |w| {
@@ -61,7 +65,7 @@ impl Connection {
             }
             Err(UploadError::AlreadyExists { reseed }) if tries < NAME_TRIES => {
                 self.seed = reseed;
-                self.write_upload(req, body, tries + 1);
+                self.write_upload(req, body, tries + 1, held);
             }
             Err(e) => {
                 error!("{} upload {name} not written: {e:?}", self.peer);
