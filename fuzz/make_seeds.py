@@ -68,58 +68,94 @@ write("parse", "many-headers", b"GET / HTTP/1.1\r\n" + HOST + b"".join(b"X-%d: v
 
 
 # ----- connection: scripts -----
-def raw(b):
+# One opcode per step: the high nibble is the time that passes before the input (class
+# 0: none, 3: 100 ms, 5: 999 ms, 6: 1 s, 8: 2 s, 11: a u16 of ms follows), the low
+# nibble the input (see run_script in src/lib.rs).
+def op(kind, t=0):
+    return bytes([(t << 4) | kind])
+
+
+def raw(b, t=0):
     s = b""
     while b:
         c, b = b[:199], b[199:]
-        s += bytes([0, len(c)]) + c
+        s += op(0, t) + bytes([len(c)]) + c
     return s
 
 
-def canned(i):
-    return bytes([3, i])
+def canned(i, t=0):
+    return op(2, t) + bytes([i])
 
 
-def file_ok(length):  # answer: opened, len as u16, mtime = UNIX_START + 5
-    return bytes([7, 0, 2]) + length.to_bytes(2, "little") + bytes([1, 5, 0])
+def file_ok(length, t=0):  # the runtime opens it: len as u16, mtime = UNIX_START + 5
+    return op(6, t) + bytes([0, 2]) + length.to_bytes(2, "little") + bytes([1, 5, 0])
 
 
-def answer(choice):
-    return bytes([7, choice])
+def answer(choice, t=0):  # the runtime does what is awaited (Written if nothing else)
+    return op(6, t) + bytes([choice])
 
 
-def tick(ms):
-    return bytes([4]) + ms.to_bytes(2, "little")
+def tick(ms):  # ms pass, then Timeout
+    return op(4, 11) + ms.to_bytes(2, "little")
 
 
-def deadline(before=False):
-    return bytes([5, 1 if before else 0])
+def deadline(before=False, t=0):
+    return op(5, t) + bytes([1 if before else 0])
 
 
-EOF_OP = bytes([6])
+def stray_file(choice=0, t=0):
+    return op(7, t) + bytes([choice, 0, 0])
+
+
+def stray_upload(choice=0, t=0):
+    return op(8, t) + bytes([choice])
+
+
+EOF_OP = op(3)
+W = op(9)  # Written
+W_SLOW = op(9, 6)  # Written, 1 s later
+WRITE_FAILED = op(10)
+DRAIN = op(11)
+CATCH_UP = op(12, 3)  # everything awaited, 100 ms apart
+EMPTY = op(13)
+ALREADY = 2  # upload answer: AlreadyExists
 scripts = {
-    "get": b"\x03" + raw(GET) + file_ok(1234),
-    "head": b"\x03" + raw(HEAD) + file_ok(99),
-    "pipelined": b"\x03" + raw(GET + HEAD + RANGE + OPTIONS) + file_ok(10) + file_ok(10) + file_ok(10),
-    "max-requests": b"\x03" + raw(GET * 6) + file_ok(1) * 5,
-    "upload-cl": b"\x03" + raw(POST_CL) + answer(0),
-    "upload-chunked": b"\x03" + raw(POST_CHUNKED) + answer(2),
-    "upload-expect": b"\x03" + raw(POST_EXPECT[:-2]) + tick(10) + raw(b"{}") + answer(3),
-    "gzip-variants": b"\x03" + raw(GZIP) + answer(5) + file_ok(50),
-    "dir": b"\x03" + raw(GET) + answer(4),
-    "errors": b"\x03" + raw(GET + GET + GET) + answer(5) + answer(6) + answer(7),
-    "cond": b"\x03" + raw(COND) + file_ok(1),
-    "http10": b"\x03" + raw(HTTP10) + file_ok(7) + EOF_OP,
-    "slowloris": b"\x03" + raw(GET[:5]) + tick(400) + raw(GET[5:9]) + deadline(True) + deadline(),
-    "idle": b"\x03" + raw(GET) + file_ok(3) + deadline(),
-    "body-timeout": b"\x03" + raw(POST_CL[:-3]) + tick(1999) + deadline(),
-    "close": b"\x03" + raw(CLOSE) + file_ok(3) + raw(GET),
-    "small-body": b"\x00" + raw(POST_CL),
-    "canned": b"\x03" + b"".join(canned(i) + answer(i) for i in range(24)),
-    "drip": b"\x03" + b"".join(raw(GET[i:i + 1]) for i in range(len(GET))) + file_ok(8),
+    "get": b"\x03" + raw(GET) + file_ok(1234, t=3) + W_SLOW,
+    "head": b"\x03" + raw(HEAD) + file_ok(99) + W,
+    "pipelined": b"\x03" + raw(GET + HEAD + RANGE + OPTIONS) + (file_ok(10) + W) * 3 + W,
+    "pipelined-catch-up": b"\x03" + raw(GET + HEAD + RANGE + OPTIONS + POST_CL) + CATCH_UP,
+    "max-requests": b"\x03" + raw(GET * 6) + (file_ok(1) + W) * 5,
+    "upload-cl": b"\x03" + raw(POST_CL) + answer(0, t=5) + W,
+    "upload-chunked": b"\x03" + raw(POST_CHUNKED) + answer(3) + W,
+    "upload-exists": b"\x03" + raw(POST_CL) + answer(ALREADY, t=3) * 3 + answer(0) + W,
+    "upload-exists-4": b"\x03" + raw(POST_CL) + answer(ALREADY) * 4 + W,
+    "upload-expect": b"\x03" + raw(POST_EXPECT[:-2]) + W + tick(10) + raw(b"{}") + answer(1) + W,
+    "upload-expect-unwritten": b"\x03" + raw(POST_EXPECT) + tick(10) + W + answer(0) + W,
+    "gzip-variants": b"\x03" + raw(GZIP) + answer(5) + file_ok(50) + W,
+    "dir": b"\x03" + raw(GET) + answer(4) + W,
+    "errors": b"\x03" + raw(GET + GET + GET) + answer(5) + W + answer(6) + W + answer(7) + W,
+    "cond": b"\x03" + raw(COND) + file_ok(1) + W,
+    "preconditions": b"\x03" + canned(22) + file_ok(5) + W + canned(23) + file_ok(5) + W,
+    "http10": b"\x03" + raw(HTTP10) + file_ok(7) + W + EOF_OP,
+    "slowloris": b"\x03" + raw(GET[:5]) + tick(400) + raw(GET[5:9]) + deadline(True) + deadline() + W,
+    "idle": b"\x03" + raw(GET) + file_ok(3) + W + deadline(),
+    "crlf-idle": b"\x03" + raw(b"\r\n\r\n") + tick(1999) + raw(b"\r\n") + deadline(),
+    "body-timeout": b"\x03" + raw(POST_CL[:-3]) + tick(1999) + deadline() + W,
+    "body-trickle": b"\x03" + raw(POST_CL[:-3]) + b"".join(raw(b" ", t=7) for _ in range(3)) + deadline() + W,
+    "close": b"\x03" + raw(CLOSE) + file_ok(3) + W + raw(GET),
+    "write-failed": b"\x03" + raw(GET + GET) + file_ok(3) + WRITE_FAILED + raw(GET),
+    "slow-write": b"\x03" + raw(GET) + file_ok(3, t=8) + tick(5000) + deadline() + W_SLOW + deadline(),
+    "drain-idle": b"\x03" + raw(GET) + file_ok(3) + W + DRAIN,
+    "drain-busy": b"\x03" + raw(GET + GET) + file_ok(3) + DRAIN + W + file_ok(3) + W,
+    "drain-body": b"\x03" + raw(POST_CL[:-3]) + DRAIN + raw(POST_CL[-3:]) + answer(0) + W,
+    "stray": b"\x03" + W + WRITE_FAILED + stray_file() + stray_upload() + raw(GET) + stray_upload()
+             + W + file_ok(3) + stray_file() + W + W + EOF_OP + W + DRAIN + EMPTY,
+    "small-body": b"\x00" + raw(POST_CL) + W,
+    "canned": b"\x03" + b"".join(canned(i) + CATCH_UP for i in range(32)),
+    "drip": b"\x03" + b"".join(raw(GET[i:i + 1], t=2) for i in range(len(GET))) + file_ok(8) + W,
 }
 for i, s in enumerate(SMUGGLE):
-    scripts["smuggle-%02d" % i] = b"\x03" + raw(s + GET) + answer(0)
+    scripts["smuggle-%02d" % i] = b"\x03" + raw(s + GET) + CATCH_UP
 for name, s in scripts.items():
     write("connection", name, s)
 

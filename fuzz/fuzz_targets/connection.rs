@@ -1,6 +1,6 @@
-//! A script of events (bytes, file and upload answers, timeouts, EOF) into one
-//! `Connection`, with the invariants checked after every step (see
-//! `protocol_fuzz::run_script` for the script format).
+//! A script of timed inputs (bytes, EOF, file and upload results, Written, WriteFailed,
+//! Timeout, Drain, expected or stray) into one `Connection`, with the invariants checked
+//! after every input (see `protocol_fuzz::run_script` for the script format).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -3,22 +3,23 @@
 //! Three targets (in `fuzz_targets/`) drive the sans-IO core:
 //!
 //! - `parse`: raw bytes into [`protocol::parse::parse_head`] ([`check_parse`]).
-//! - `connection`: the input is decoded as a [`Script`] of events for one
-//!   [`protocol::Connection`] ([`run_script`]); after every step a [`Checker`] looks at
-//!   the actions the step produced, and a [`Shadow`] counts the requests the client has
-//!   sent so far, so the checker can tell how many answers are allowed.
+//! - `connection`: the input is decoded as a script of timed inputs for one
+//!   [`protocol::Connection`] ([`run_script`]); after every input a [`Checker`] looks at
+//!   the actions it produced, and a [`Shadow`] counts the requests the client has sent
+//!   so far, so the checker can tell how many answers are allowed.
 //! - `split`: the same request bytes fed whole and fed in pieces must give the same
 //!   actions ([`run_split`]).
 //!
-//! The script format is a hand-written byte decoder ([`Input`]) rather than `arbitrary`,
+//! The script format is a hand-written byte decoder ([`Reader`]) rather than `arbitrary`,
 //! so that the seed corpus can be written by hand (see `fuzz/make_seeds.py`) and a
 //! crashing input reads as a list of events (`fuzz/README.md` tells how).
 
 use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
 use protocol::framing::{ChunkedDecoder, Framing};
 use protocol::parse::{parse_head, Method, Parsed};
-use protocol::{Action, Config, Connection, FileError, FileMeta, Now, UploadError};
+use protocol::{Action, Config, Connection, FileError, FileMeta, Input, Now, UploadError};
 
 /// The port the fuzzed server believes it is bound to.
 pub const PORT: u16 = 8080;
@@ -27,10 +28,20 @@ pub const MAX_REQUESTS: u32 = 5;
 /// Short deadlines, so that scripts reach them with a few clock steps.
 pub const IDLE_TIMEOUT_MS: u64 = 2_000;
 pub const HEAD_TIMEOUT_MS: u64 = 1_000;
-/// The wall clock the scripts start at (only the `Date` header sees it).
+/// Longer than the idle timeout: a body that trickles in keeps the connection alive but
+/// still meets this one.
+pub const BODY_TIMEOUT_MS: u64 = 3_000;
+/// The wall clock the scripts start at (the `Date` header and file dates see it).
 pub const UNIX_START: u64 = 1_700_000_000;
 /// The exact interim response the core sends for `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+/// Names an upload is tried under before it is a 500 (`AlreadyExists` each time).
+pub const UPLOAD_NAME_TRIES: u32 = 4;
+
+/// Whether `Drain` must close a connection that has received nothing but empty lines
+/// since its last answer (the core counts them as idle time). Found by this target:
+/// `Received("\r\n")` then `Drain` once left it open until the idle timeout.
+pub const DRAIN_CLOSES_AFTER_EMPTY_LINES: bool = true;
 
 /// The `max_body` settings a script can choose from (its first byte picks one).
 pub const MAX_BODIES: [u64; 4] = [16, 1024, 64 * 1024, 10 * 1024 * 1024];
@@ -41,6 +52,7 @@ pub fn config(max_body: u64) -> Arc<Config> {
     let mut c = Config::new("127.0.0.1", PORT, &[]);
     c.idle_timeout_ms = IDLE_TIMEOUT_MS;
     c.head_timeout_ms = HEAD_TIMEOUT_MS;
+    c.body_timeout_ms = BODY_TIMEOUT_MS;
     c.max_requests = MAX_REQUESTS;
     c.max_body = max_body;
     Arc::new(c)
@@ -71,19 +83,29 @@ pub const CANNED: &[&[u8]] = &[
     b"GET /sample.txt HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nRange: bytes=-3\r\nIf-Range: \"0-0.0\"\r\n\r\n",
     b"GET /style.css HTTP/1.1\r\nHost: [::1]:8080\r\nAccept-Encoding: gzip\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n",
     b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 5\r\n\r\n[1,2",
+    // The preconditions (412), Expect in HTTP/1.0 (ignored) and on a refused method,
+    // a malformed version (400 to a HEAD: no body), a bad Host in absolute form.
+    b"GET /sample.txt HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nIf-Match: \"x\", W/\"y\"\r\n\r\n",
+    b"HEAD /sample.txt HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nIf-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n",
+    b"POST /upload HTTP/1.0\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}",
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+    b"PUT /x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    b"HEAD / HTTP/01.1\r\nHost: 127.0.0.1:8080\r\n\r\n",
+    b"GET http://127.0.0.1:8080/ HTTP/1.1\r\nHost: a b\r\n\r\n",
+    b"\r\n\r\nGET /index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nIf-None-Match: \"a\"\r\nIf-Match: *\r\n\r\n",
 ];
 
 // ----- the byte decoder -----
 
 /// Reads a fuzz input front to back; past the end every read is zero or empty, so every
 /// input decodes to some script.
-pub struct Input<'a> {
+pub struct Reader<'a> {
     data: &'a [u8],
 }
 
-impl<'a> Input<'a> {
+impl<'a> Reader<'a> {
     pub fn new(data: &'a [u8]) -> Self {
-        Input { data }
+        Reader { data }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,6 +151,25 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// How long the next input comes after the last one, from the high nibble of an
+    /// opcode (the next bytes for the last two classes).
+    pub fn time_step(&mut self, class: u8) -> u64 {
+        match class {
+            1 => 1,
+            2 => 10,
+            3 => 100,
+            4 => 250,
+            5 => 999,
+            6 => 1_000,
+            7 => 1_500,
+            8 => 2_000,
+            9 => 3_000,
+            10 => u64::from(self.byte()) * 16,
+            11 => u64::from(self.u16()),
+            _ => 0,
+        }
+    }
+
     /// Everything not read yet.
     pub fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.data)
@@ -139,20 +180,20 @@ impl<'a> Input<'a> {
 
 /// How the fake runtime answers an `OpenFile`, from one choice byte (and more bytes for
 /// the file's metadata).
-pub fn file_answer(choice: u8, input: &mut Input<'_>) -> Result<FileMeta, FileError> {
+pub fn file_answer(choice: u8, r: &mut Reader<'_>) -> Result<FileMeta, FileError> {
     match choice % 8 {
         0..=3 => {
-            let len = match input.byte() % 4 {
+            let len = match r.byte() % 4 {
                 0 => 0,
-                1 => u64::from(input.byte()),
-                2 => u64::from(input.u16()),
-                _ => input.u64(),
+                1 => u64::from(r.byte()),
+                2 => u64::from(r.u16()),
+                _ => r.u64(),
             };
-            let m = input.byte();
+            let m = r.byte();
             let mtime_secs = match m % 4 {
                 0 => 1_600_000_000,
-                1 => UNIX_START + u64::from(input.u16()),
-                2 => input.u64(),
+                1 => UNIX_START + u64::from(r.u16()),
+                2 => r.u64(),
                 _ => 0,
             };
             Ok(FileMeta {
@@ -176,12 +217,31 @@ pub fn file_answer(choice: u8, input: &mut Input<'_>) -> Result<FileMeta, FileEr
 pub fn upload_answer(choice: u8) -> Result<(), UploadError> {
     match choice % 4 {
         0 | 1 => Ok(()),
-        2 => Err(UploadError::AlreadyExists),
+        2 => Err(UploadError::AlreadyExists {
+            reseed: std::array::from_fn(|i| choice.wrapping_mul(31).wrapping_add(i as u8)),
+        }),
         _ => Err(UploadError::Other),
     }
 }
 
+/// The `Date` value for `unix_secs`, formatted independently of the core.
+pub fn http_date(unix_secs: u64) -> String {
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(unix_secs))
+}
+
 // ----- the shadow: how many requests has the client sent? -----
+
+/// What the shadow knows of one request head the client sent.
+#[derive(Clone, Debug)]
+pub struct ShadowRequest {
+    pub is_head: bool,
+    /// `Expect: 100-continue` as the parser reports it (never for HTTP/1.0).
+    pub expect_continue: bool,
+    /// A body follows the head (`Content-Length` above 0, or chunked).
+    pub has_body: bool,
+    /// The body bytes (decoded), up to `max_body + 1` of them.
+    pub body: Vec<u8>,
+}
 
 /// Walks the same bytes the connection receives, request by request (head with
 /// `parse_head`, body by its framing), to count the request heads and the complete
@@ -192,8 +252,8 @@ pub struct Shadow {
     body: ShadowBody,
     stopped: bool,
     max_body: u64,
-    /// For each complete request head, in order: whether it was `HEAD`.
-    pub heads: Vec<bool>,
+    /// Every complete request head, in order.
+    pub requests: Vec<ShadowRequest>,
     /// How many requests (head and body) are complete.
     pub complete: usize,
 }
@@ -212,9 +272,32 @@ impl Shadow {
             body: ShadowBody::None,
             stopped: false,
             max_body,
-            heads: Vec::new(),
+            requests: Vec::new(),
             complete: 0,
         }
+    }
+
+    /// Between requests with nothing received after the last (or, with `empty_lines`,
+    /// nothing but empty lines: idle time).
+    pub fn idle(&self, empty_lines: bool) -> bool {
+        let rest = &self.buf[self.pos..];
+        !self.stopped
+            && matches!(self.body, ShadowBody::None)
+            && if empty_lines {
+                rest.iter().all(|&b| b == b'\r' || b == b'\n')
+            } else {
+                rest.is_empty()
+            }
+    }
+
+    /// The bytes after the last whole request head start (after the empty lines the
+    /// parser skips: CRLF pairs) a `HEAD`.
+    pub fn unparsed_is_head(&self) -> bool {
+        let mut rest = &self.buf[self.pos..];
+        while let Some(r) = rest.strip_prefix(b"\r\n") {
+            rest = r;
+        }
+        rest.starts_with(b"HEAD ")
     }
 
     pub fn feed(&mut self, bytes: &[u8]) {
@@ -222,6 +305,9 @@ impl Shadow {
             return;
         }
         self.buf.extend_from_slice(bytes);
+        let keep = usize::try_from(self.max_body)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
         loop {
             let avail = &self.buf[self.pos..];
             match &mut self.body {
@@ -233,9 +319,14 @@ impl Shadow {
                     }
                     Ok(Parsed::Complete(head, n)) => {
                         self.pos += n;
-                        self.heads.push(head.method == Method::Head);
+                        self.requests.push(ShadowRequest {
+                            is_head: head.method == Method::Head,
+                            expect_continue: head.expect_continue,
+                            has_body: !matches!(head.framing, Framing::None | Framing::Length(0)),
+                            body: Vec::new(),
+                        });
                         match head.framing {
-                            Framing::None => self.complete += 1,
+                            Framing::None | Framing::Length(0) => self.complete += 1,
                             Framing::Length(n) if n > self.max_body => {
                                 // Refused at once (413) and closed.
                                 self.stopped = true;
@@ -250,6 +341,11 @@ impl Shadow {
                 },
                 ShadowBody::Length(remaining) => {
                     let take = (avail.len() as u64).min(*remaining);
+                    let data = &avail[..take as usize];
+                    if let Some(req) = self.requests.last_mut() {
+                        let room = keep.saturating_sub(req.body.len());
+                        req.body.extend_from_slice(&data[..data.len().min(room)]);
+                    }
                     *remaining -= take;
                     self.pos += take as usize;
                     if *remaining > 0 {
@@ -258,20 +354,35 @@ impl Shadow {
                     self.complete += 1;
                     self.body = ShadowBody::None;
                 }
-                ShadowBody::Chunked(dec) => match dec.decode(avail, |_| Ok(())) {
-                    Err(_) => {
-                        self.stopped = true;
-                        break;
+                ShadowBody::Chunked(dec) => {
+                    let mut body = self
+                        .requests
+                        .last_mut()
+                        .map(|r| std::mem::take(&mut r.body))
+                        .unwrap_or_default();
+                    let result = dec.decode(avail, |data| {
+                        let room = keep.saturating_sub(body.len());
+                        body.extend_from_slice(&data[..data.len().min(room)]);
+                        Ok(())
+                    });
+                    if let Some(req) = self.requests.last_mut() {
+                        req.body = body;
                     }
-                    Ok(used) => {
-                        self.pos += used;
-                        if !dec.is_done() {
+                    match result {
+                        Err(_) => {
+                            self.stopped = true;
                             break;
                         }
-                        self.complete += 1;
-                        self.body = ShadowBody::None;
+                        Ok(used) => {
+                            self.pos += used;
+                            if !dec.is_done() {
+                                break;
+                            }
+                            self.complete += 1;
+                            self.body = ShadowBody::None;
+                        }
                     }
-                },
+                }
             }
         }
     }
@@ -279,13 +390,35 @@ impl Shadow {
 
 // ----- the checker: invariants over the actions -----
 
-/// What produced a batch of actions (some closes are only allowed after some events).
+/// Which input produced a batch of actions (what may come depends on it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    Receive,
+    Received,
     Eof,
-    Timeout,
-    Answer,
+    FileOpened,
+    UploadWritten(Result<(), UploadError>),
+    Written,
+    WriteFailed,
+    /// `due`: the deadline (as `deadline()` said just before) has come.
+    Timeout {
+        due: bool,
+    },
+    Drain,
+}
+
+impl Step {
+    pub fn of(input: &Input<'_>, due: bool) -> Step {
+        match input {
+            Input::Received(_) => Step::Received,
+            Input::Eof => Step::Eof,
+            Input::FileOpened(_) => Step::FileOpened,
+            Input::UploadWritten(r) => Step::UploadWritten(*r),
+            Input::Written => Step::Written,
+            Input::WriteFailed => Step::WriteFailed,
+            Input::Timeout => Step::Timeout { due },
+            Input::Drain => Step::Drain,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -294,8 +427,9 @@ pub enum Pending {
     Upload,
 }
 
-/// Checks every action the connection emits against the invariants of issue 5 and
-/// SPEC "Connections". Panics (a fuzz crash) on the first violation.
+/// Checks every action the connection emits against the invariants of SPEC
+/// "Connections" and the one-answer-in-flight rule. Panics (a fuzz crash) on the first
+/// violation.
 pub struct Checker {
     max_requests: u32,
     max_body: u64,
@@ -305,8 +439,17 @@ pub struct Checker {
     pub closed: bool,
     /// An `OpenFile` or `WriteUpload` waiting for its answer.
     pub pending: Option<Pending>,
+    /// `Send` / `SendFile` bytes not yet reported written.
+    pub unwritten: bool,
+    /// The unwritten answer closes the connection (`Close` once it is written).
+    pub close_pending: bool,
     /// The client half-closed.
     pub eof: bool,
+    /// `Drain` was handed in.
+    pub draining: bool,
+    /// Names the current upload has been tried under, and the last one.
+    upload_tries: u32,
+    upload_name: String,
 }
 
 /// The parts of a response head the checker looks at.
@@ -327,42 +470,94 @@ impl Checker {
             finals: 0,
             closed: false,
             pending: None,
+            unwritten: false,
+            close_pending: false,
             eof: false,
+            draining: false,
+            upload_tries: 0,
+            upload_name: String::new(),
         }
     }
 
-    /// Checks the actions one step produced, in order.
-    pub fn check(&mut self, step: Step, actions: &[Action], shadow: &Shadow) {
+    /// Whether the connection expects this input now. An unexpected one (a file or
+    /// upload result not asked for, `Written`/`WriteFailed` with nothing unwritten,
+    /// anything after `Close`) must be ignored: no action, and `ignored()` counts it.
+    pub fn expects(&self, step: Step) -> bool {
+        if self.closed {
+            return false;
+        }
+        match step {
+            Step::FileOpened => self.pending == Some(Pending::File),
+            Step::UploadWritten(_) => self.pending == Some(Pending::Upload),
+            Step::Written | Step::WriteFailed => self.unwritten,
+            _ => true,
+        }
+    }
+
+    /// Checks the actions an expected input produced (at time `now`), in order.
+    pub fn check(&mut self, step: Step, now: Now, actions: &[Action], shadow: &Shadow) {
+        let close_due = self.close_pending;
+        let tries_before = self.upload_tries;
+        let finals_before = self.finals;
+        match step {
+            Step::Eof => self.eof = true,
+            Step::Drain => self.draining = true,
+            Step::FileOpened | Step::UploadWritten(_) => self.pending = None,
+            Step::Written | Step::WriteFailed => self.unwritten = false,
+            Step::Received | Step::Timeout { .. } => {}
+        }
+        let date = http_date(now.unix_secs);
+        let mut statuses = Vec::new();
         let mut i = 0;
         while i < actions.len() {
-            assert!(!self.closed, "action after Close: {:?}", actions[i]);
+            let action = &actions[i];
+            assert!(!self.closed, "action after Close: {action:?}");
             assert!(
                 self.pending.is_none(),
-                "action while waiting for the runtime's answer to {:?}: {:?}",
-                self.pending,
-                actions[i]
+                "action while waiting for the runtime's answer to {:?}: {action:?}",
+                self.pending
             );
-            match &actions[i] {
-                Action::Send(bytes) if bytes.as_slice() == CONTINUE => {}
+            if *action == Action::Close {
+                assert!(
+                    !self.unwritten,
+                    "Close while an answer is unwritten (it must wait for Written): {actions:?}"
+                );
+            } else {
+                assert!(
+                    !self.unwritten,
+                    "{action:?} while the previous answer is unwritten (one answer in flight)"
+                );
+            }
+            match action {
+                Action::Send(bytes) if bytes.as_slice() == CONTINUE => {
+                    let req = shadow.requests.get(self.finals as usize);
+                    assert!(
+                        req.is_some_and(|r| r.expect_continue && r.has_body),
+                        "100 Continue for a request without Expect: 100-continue and a body: {req:?}"
+                    );
+                    self.unwritten = true;
+                }
                 Action::Send(bytes) => {
-                    let next = actions.get(i + 1);
-                    let sendfile = match next {
+                    let sendfile = match actions.get(i + 1) {
                         Some(Action::SendFile { offset, len }) => Some((*offset, *len)),
                         _ => None,
                     };
-                    let closing = self.response(bytes, sendfile, shadow);
+                    let head = self.response(bytes, sendfile, shadow, &date);
                     if sendfile.is_some() {
                         i += 1;
                     }
-                    if closing {
-                        assert_eq!(
-                            actions.get(i + 1),
-                            Some(&Action::Close),
-                            "a Connection: close response not followed by Close"
+                    if self.draining {
+                        assert!(
+                            head.closing,
+                            "an answer after Drain that keeps the connection"
                         );
-                        i += 1;
-                        self.closed = true;
                     }
+                    if matches!(step, Step::Timeout { .. }) {
+                        assert_eq!(head.status, 408, "a Timeout answered with {}", head.status);
+                    }
+                    statuses.push(head.status);
+                    self.unwritten = true;
+                    self.close_pending = head.closing;
                 }
                 Action::SendFile { .. } => {
                     panic!("SendFile not right after a response head: {actions:?}")
@@ -379,29 +574,109 @@ impl Checker {
                         body.len(),
                         self.max_body
                     );
+                    let req = shadow
+                        .requests
+                        .get(self.finals as usize)
+                        .expect("an upload for a request never sent");
+                    assert!(
+                        body.as_slice() == req.body.as_slice(),
+                        "the upload body differs from the request body"
+                    );
+                    if matches!(
+                        step,
+                        Step::UploadWritten(Err(UploadError::AlreadyExists { .. }))
+                    ) {
+                        assert_ne!(
+                            *name, self.upload_name,
+                            "an upload retried under the same name"
+                        );
+                        self.upload_tries += 1;
+                    } else {
+                        self.upload_tries = 1;
+                    }
+                    self.upload_name.clone_from(name);
                     self.pending = Some(Pending::Upload);
                 }
                 Action::Close => {
-                    // Not right after a `Connection: close` response (that case is
-                    // handled with the response): only EOF or idleness close.
-                    assert!(
-                        self.eof || step == Step::Timeout,
-                        "Close without a closing response, EOF or timeout (step {step:?})"
-                    );
-                    assert_eq!(
-                        self.finals as usize, shadow.complete,
-                        "closed with complete requests unanswered"
-                    );
+                    let after_answer =
+                        (close_due && step == Step::Written) || step == Step::WriteFailed;
+                    if !after_answer {
+                        // Without a closing answer, only EOF, idleness or a drain close.
+                        assert!(
+                            self.eof || self.draining || matches!(step, Step::Timeout { .. }),
+                            "Close without a closing answer, EOF, Drain or timeout (step {step:?})"
+                        );
+                        assert_eq!(
+                            self.finals as usize, shadow.complete,
+                            "closed with complete requests unanswered"
+                        );
+                    }
                     self.closed = true;
+                    self.close_pending = false;
                 }
             }
             i += 1;
         }
+        // What must follow each input.
+        match step {
+            Step::Written if close_due => {
+                assert_eq!(
+                    actions,
+                    [Action::Close],
+                    "a closing answer written, then not Close"
+                )
+            }
+            Step::WriteFailed => {
+                assert_eq!(actions, [Action::Close], "WriteFailed did not close")
+            }
+            Step::FileOpened => assert!(
+                !actions.is_empty(),
+                "a file result with neither an answer nor another open"
+            ),
+            Step::UploadWritten(result) => match result {
+                Ok(()) => assert_eq!(
+                    statuses,
+                    [201],
+                    "a written upload not answered 201: {actions:?}"
+                ),
+                Err(UploadError::AlreadyExists { .. }) if tries_before < UPLOAD_NAME_TRIES => {
+                    assert!(
+                        matches!(actions, [Action::WriteUpload { .. }]),
+                        "AlreadyExists after {tries_before} names, and no retry: {actions:?}"
+                    )
+                }
+                Err(_) => assert_eq!(
+                    statuses,
+                    [500],
+                    "a failed upload not answered 500: {actions:?}"
+                ),
+            },
+            Step::Timeout { due: false } => {
+                assert!(
+                    actions.is_empty(),
+                    "a Timeout before the deadline did something: {actions:?}"
+                )
+            }
+            Step::Timeout { due: true } => {
+                // A deadline reached always does something: close, or a 408 that closes.
+                assert!(
+                    self.closed || self.close_pending,
+                    "a deadline passed and nothing happened"
+                );
+                assert!(self.finals <= finals_before + 1);
+            }
+            _ => {}
+        }
     }
 
-    /// Checks one final response (and the `SendFile` after it); returns whether it
-    /// closes the connection.
-    fn response(&mut self, bytes: &[u8], sendfile: Option<(u64, u64)>, shadow: &Shadow) -> bool {
+    /// Checks one final response (and the `SendFile` after it).
+    fn response(
+        &mut self,
+        bytes: &[u8],
+        sendfile: Option<(u64, u64)>,
+        shadow: &Shadow,
+        date: &str,
+    ) -> Head {
         self.finals += 1;
         let index = self.finals as usize - 1;
         assert!(
@@ -410,7 +685,7 @@ impl Checker {
             self.finals,
             self.max_requests
         );
-        let head = parse_response(bytes, self.max_requests - self.finals);
+        let head = parse_response(bytes, self.max_requests - self.finals, date);
         if self.finals == self.max_requests {
             assert!(head.closing, "the last allowed response does not close");
         }
@@ -419,10 +694,10 @@ impl Checker {
         // became a head (408, 400, 431, ...), but only once.
         if head.closing {
             assert!(
-                index <= shadow.heads.len(),
+                index <= shadow.requests.len(),
                 "response {} but only {} request heads sent",
                 index + 1,
-                shadow.heads.len()
+                shadow.requests.len()
             );
         } else {
             assert!(
@@ -432,7 +707,11 @@ impl Checker {
                 shadow.complete
             );
         }
-        let is_head = shadow.heads.get(index).copied();
+        // A HEAD request, or bytes refused before their head parsed that start `HEAD `.
+        let is_head = match shadow.requests.get(index) {
+            Some(r) => r.is_head,
+            None => shadow.unparsed_is_head(),
+        };
         let inline = &bytes[head.head_len..];
         let status = head.status;
         if status == 204 || status == 304 {
@@ -441,7 +720,7 @@ impl Checker {
             if status == 204 {
                 assert!(head.content_length.is_none(), "a 204 with Content-Length");
             }
-            return head.closing;
+            return head;
         }
         let cl = head
             .content_length
@@ -450,16 +729,18 @@ impl Checker {
             assert!(inline.is_empty(), "inline body before SendFile");
             assert_eq!(cl, len, "Content-Length differs from the SendFile length");
             assert!(len > 0, "SendFile of nothing");
-            assert_eq!(
-                is_head,
-                Some(false),
+            assert!(
+                index < shadow.requests.len() && !is_head,
                 "SendFile for a HEAD or for no request"
             );
             match status {
                 200 => assert_eq!(offset, 0, "a 200 SendFile not from the start"),
                 206 => {
-                    let range = head.content_range.expect("206 without Content-Range");
-                    let (a, b, total) = parse_content_range(&range);
+                    let range = head
+                        .content_range
+                        .as_deref()
+                        .expect("206 without Content-Range");
+                    let (a, b, total) = parse_content_range(range);
                     assert_eq!(a, offset, "Content-Range start differs from SendFile");
                     assert_eq!(
                         b,
@@ -470,7 +751,7 @@ impl Checker {
                 }
                 _ => panic!("SendFile after a {status}"),
             }
-        } else if is_head == Some(true) {
+        } else if is_head {
             assert!(inline.is_empty(), "a body in a response to HEAD");
         } else {
             assert_eq!(
@@ -479,12 +760,12 @@ impl Checker {
                 "inline body length differs from Content-Length (status {status})"
             );
         }
-        head.closing
+        head
     }
 }
 
 /// Parses a final response head with httparse and checks its fields.
-fn parse_response(bytes: &[u8], remaining: u32) -> Head {
+fn parse_response(bytes: &[u8], remaining: u32, expected_date: &str) -> Head {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut resp = httparse::Response::new(&mut headers);
     let head_len = match resp.parse(bytes) {
@@ -509,7 +790,10 @@ fn parse_response(bytes: &[u8], remaining: u32) -> Head {
     for h in resp.headers.iter() {
         let value = std::str::from_utf8(h.value).expect("a header value that is not UTF-8");
         match h.name.to_ascii_lowercase().as_str() {
-            "date" => date += 1,
+            "date" => {
+                date += 1;
+                assert_eq!(value, expected_date, "Date is not the time of the input");
+            }
             "server" => server += 1,
             "content-length" => {
                 assert!(content_length.is_none(), "two Content-Length fields");
@@ -606,6 +890,10 @@ pub fn check_parse(data: &[u8]) {
                 head.target
             );
             assert!(head.minor <= 1);
+            assert!(
+                !head.expect_continue || head.minor == 1,
+                "Expect: 100-continue kept for HTTP/1.0"
+            );
             // The head alone parses the same, and a strict prefix of it is not complete.
             match parse_head(&data[..len]) {
                 Ok(Parsed::Complete(again, n)) => {
@@ -639,6 +927,15 @@ pub fn check_parse(data: &[u8]) {
     }
 }
 
+/// What the connection waits for from the runtime (per the checker's model).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Awaits {
+    File,
+    Upload,
+    Write,
+    Nothing,
+}
+
 /// One connection and everything the harness tracks about it.
 pub struct Harness {
     pub conn: Connection,
@@ -647,6 +944,9 @@ pub struct Harness {
     pub now: Now,
     /// Every action, in order (the `split` target compares these).
     pub log: Vec<Action>,
+    /// Copies of the `Send` buffers not yet written, handed back with `recycle` once
+    /// they are.
+    unrecycled: Vec<Vec<u8>>,
 }
 
 impl Harness {
@@ -658,24 +958,132 @@ impl Harness {
             shadow: Shadow::new(max_body),
             now,
             log: Vec::new(),
+            unrecycled: Vec::new(),
         }
     }
 
-    /// Drains the actions of one step and checks them.
-    fn settle(&mut self, step: Step) {
+    /// Moves the clock forward by `ms` (both clocks, the wall clock in whole seconds).
+    pub fn advance(&mut self, ms: u64) {
+        self.set_time(self.now.mono_ms.saturating_add(ms));
+    }
+
+    fn set_time(&mut self, mono_ms: u64) {
+        self.now.mono_ms = mono_ms;
+        self.now.unix_secs = UNIX_START + mono_ms / 1000;
+    }
+
+    /// What the connection waits for from the runtime.
+    pub fn awaits(&self) -> Awaits {
+        match self.checker.pending {
+            Some(Pending::File) => Awaits::File,
+            Some(Pending::Upload) => Awaits::Upload,
+            None if self.checker.unwritten => Awaits::Write,
+            None => Awaits::Nothing,
+        }
+    }
+
+    /// Hands one input to the connection at the current time, drains and checks the
+    /// actions it produced.
+    pub fn step(&mut self, input: Input<'_>) {
+        let deadline = self.conn.deadline();
+        let due = deadline.is_some_and(|d| self.now.mono_ms >= d);
+        let step = Step::of(&input, due);
+        let expected = self.checker.expects(step);
+        // A drained connection with nothing in flight and nothing but idle time received
+        // must close at once (on `Drain`, or once its last answer is written).
+        let idle = self.shadow.idle(DRAIN_CLOSES_AFTER_EMPTY_LINES)
+            && self.checker.pending.is_none()
+            && self.checker.finals as usize == self.shadow.complete;
+        let drain_closes = expected
+            && idle
+            && !self.checker.close_pending
+            && match step {
+                Step::Drain => !self.checker.unwritten,
+                Step::Written => self.checker.draining,
+                _ => false,
+            };
+        let ignored = self.conn.ignored();
+        if let Input::Received(bytes) = input {
+            if !self.checker.closed {
+                self.shadow.feed(bytes);
+            }
+        }
+        self.conn.handle(self.now, input);
         let mut actions = Vec::new();
         while let Some(a) = self.conn.poll() {
             actions.push(a);
             assert!(actions.len() < 10_000, "endless actions");
         }
-        self.checker.check(step, &actions, &self.shadow);
+        let counted = self.conn.ignored() - ignored;
+        if expected {
+            assert_eq!(
+                counted, 0,
+                "an expected input ({step:?}) counted as ignored"
+            );
+            self.checker.check(step, self.now, &actions, &self.shadow);
+            if step == Step::Written {
+                for buf in self.unrecycled.drain(..) {
+                    self.conn.recycle(buf);
+                }
+            }
+        } else {
+            assert_eq!(
+                counted, 1,
+                "an unexpected input ({step:?}) not counted once as ignored"
+            );
+            assert!(
+                actions.is_empty(),
+                "an unexpected input ({step:?}) produced {actions:?}"
+            );
+        }
+        if drain_closes {
+            assert_eq!(
+                actions,
+                [Action::Close],
+                "drained while idle ({step:?}) and not closed"
+            );
+        }
+        for a in &actions {
+            if let Action::Send(bytes) = a {
+                self.unrecycled.push(bytes.clone());
+            }
+        }
         self.log.extend(actions);
+        self.check_state();
+    }
+
+    /// What the connection says of itself agrees with the checker's model.
+    fn check_state(&self) {
+        let c = &self.checker;
         assert_eq!(
-            self.checker.closed,
+            c.closed,
             self.conn.is_closed(),
             "is_closed() disagrees with the Close action"
         );
-        if !self.checker.closed && self.checker.pending.is_none() {
+        if c.closed {
+            return;
+        }
+        if c.unwritten {
+            assert!(
+                !self.conn.wants_read(),
+                "wants_read while bytes are unwritten"
+            );
+            assert_eq!(
+                self.conn.deadline(),
+                None,
+                "a deadline while bytes are unwritten"
+            );
+        } else if c.pending.is_some() {
+            assert!(
+                !self.conn.wants_read(),
+                "wants_read while an action is pending"
+            );
+            assert_eq!(
+                self.conn.deadline(),
+                None,
+                "a deadline while waiting for the runtime"
+            );
+        } else {
             assert!(
                 self.conn.wants_read(),
                 "neither waiting for the runtime nor for the client"
@@ -685,103 +1093,70 @@ impl Harness {
                 "waiting for the client with no deadline"
             );
         }
-        if self.checker.pending.is_some() {
-            assert!(
-                !self.conn.wants_read(),
-                "wants_read while an action is pending"
-            );
-        }
     }
 
+    /// Bytes from the client (none after EOF: a runtime reads nothing more).
     pub fn receive(&mut self, bytes: &[u8]) {
-        if self.checker.eof {
-            return; // a runtime reads nothing after EOF
+        if !self.checker.eof {
+            self.step(Input::Received(bytes));
         }
-        if !self.checker.closed {
-            self.shadow.feed(bytes);
-        }
-        self.conn.receive(bytes, self.now);
-        self.settle(Step::Receive);
     }
 
-    pub fn eof(&mut self) {
-        if self.checker.eof {
-            return;
-        }
-        self.checker.eof = true;
-        self.conn.receive_eof(self.now);
-        self.settle(Step::Eof);
-    }
-
-    /// Moves the clock forward by `ms` and calls `timeout` (as a runtime whose timer
-    /// fired late, or early, would).
-    pub fn tick(&mut self, ms: u64) {
-        self.now.mono_ms += ms;
-        self.now.unix_secs = UNIX_START + self.now.mono_ms / 1000;
-        self.conn.timeout(self.now);
-        self.settle(Step::Timeout);
-    }
-
-    /// Jumps to the connection's deadline (or just before it) and calls `timeout`.
+    /// Jumps to the connection's deadline (or 1 ms before it) if it is later than now,
+    /// and hands in `Timeout`.
     pub fn at_deadline(&mut self, before: bool) {
-        let Some(d) = self.conn.deadline() else {
-            return;
-        };
-        let target = if before { d.saturating_sub(1) } else { d };
-        if target > self.now.mono_ms {
-            self.now.mono_ms = target;
-            self.now.unix_secs = UNIX_START + target / 1000;
-        }
-        let was_open = !self.checker.closed;
-        let finals = self.checker.finals;
-        self.conn.timeout(self.now);
-        self.settle(Step::Timeout);
-        if !before && self.now.mono_ms >= d && was_open {
-            // A deadline reached always does something: close, or answer 408 and close.
-            assert!(
-                self.checker.closed,
-                "a deadline passed and nothing happened"
-            );
-            assert!(self.checker.finals <= finals + 1);
-        }
-    }
-
-    /// Answers the pending `OpenFile` / `WriteUpload`, if any.
-    pub fn answer(&mut self, choice: u8, input: &mut Input<'_>) {
-        match self.checker.pending.take() {
-            None => {}
-            Some(Pending::File) => match file_answer(choice, input) {
-                Ok(meta) => self.conn.file_opened(meta),
-                Err(e) => self.conn.file_failed(e),
-            },
-            Some(Pending::Upload) => self.conn.upload_written(upload_answer(choice)),
-        }
-        self.settle(Step::Answer);
-    }
-
-    /// Answers whatever is pending until nothing is (bounded).
-    pub fn answer_all(&mut self, input: &mut Input<'_>) {
-        for _ in 0..64 {
-            if self.checker.pending.is_none() {
-                return;
+        if let Some(d) = self.conn.deadline() {
+            let target = if before { d.saturating_sub(1) } else { d };
+            if target > self.now.mono_ms {
+                self.set_time(target);
             }
-            let choice = input.byte();
-            self.answer(choice, input);
         }
-        panic!("still waiting for the runtime after 64 answers");
+        self.step(Input::Timeout);
     }
 
-    /// The end of every script: answer, half-close, answer; the connection must close.
-    pub fn finish(&mut self, input: &mut Input<'_>) {
-        self.answer_all(input);
-        self.eof();
-        self.answer_all(input);
+    /// Does one thing the connection waits for, as a runtime would: opens the file
+    /// (result from `choice` and the reader), writes the upload, or reports the answer
+    /// written. With nothing awaited, hands in a stray `Written`.
+    pub fn runtime(&mut self, choice: u8, r: &mut Reader<'_>) {
+        match self.awaits() {
+            Awaits::File => self.step(Input::FileOpened(file_answer(choice, r))),
+            Awaits::Upload => self.step(Input::UploadWritten(upload_answer(choice))),
+            Awaits::Write | Awaits::Nothing => self.step(Input::Written),
+        }
+    }
+
+    /// Does everything the connection waits for, `ms` apart, up to `limit` inputs;
+    /// returns whether it ended with nothing awaited.
+    pub fn catch_up(&mut self, ms: u64, limit: usize, r: &mut Reader<'_>) -> bool {
+        for _ in 0..limit {
+            if self.awaits() == Awaits::Nothing {
+                return true;
+            }
+            self.advance(ms);
+            let choice = r.byte();
+            self.runtime(choice, r);
+        }
+        self.awaits() == Awaits::Nothing
+    }
+
+    /// The end of every script: catch up, half-close, catch up; the connection must
+    /// close.
+    pub fn finish(&mut self, r: &mut Reader<'_>) {
         assert!(
-            self.checker.closed,
-            "after EOF and every answer the connection is still open"
+            self.catch_up(1, 256, r),
+            "still waiting for the runtime after 256 inputs"
+        );
+        self.step(Input::Eof);
+        assert!(
+            self.catch_up(1, 256, r),
+            "still waiting for the runtime after 256 inputs"
         );
         assert!(
-            self.checker.finals as usize <= self.shadow.heads.len() + 1,
+            self.checker.closed,
+            "after EOF and everything written the connection is still open"
+        );
+        assert!(
+            self.checker.finals as usize <= self.shadow.requests.len() + 1,
             "more responses than requests"
         );
     }
@@ -789,45 +1164,70 @@ impl Harness {
 
 /// The `connection` target: decodes `data` as a script and runs it.
 ///
-/// Byte 0 picks `max_body` from [`MAX_BODIES`]. Then opcodes (`op % 8`):
-/// 0–2 bytes (a length from [`Input::chunk_len`], then that many bytes);
-/// 3 a canned request (next byte indexes [`CANNED`]); 4 clock +u16 ms and `timeout`;
-/// 5 jump to the deadline (next byte odd: 1 ms before it) and `timeout`; 6 EOF;
-/// 7 answer the pending file/upload (next byte the choice, see [`file_answer`]).
-/// At the end everything pending is answered, EOF is sent, and the connection must close.
+/// Byte 0 picks `max_body` from [`MAX_BODIES`]. Then one opcode per step: its high
+/// nibble is how much time passes before the step's input ([`Reader::time_step`]), its
+/// low nibble the input:
+/// 0, 1, 14 bytes (a length from [`Reader::chunk_len`], then that many bytes);
+/// 2, 15 a canned request (next byte indexes [`CANNED`]); 3 EOF; 4 `Timeout`;
+/// 5 jump to the deadline (next byte odd: 1 ms before it), then `Timeout`;
+/// 6 the runtime does what is awaited (next byte the choice, see [`file_answer`] and
+/// [`upload_answer`]; a stray `Written` if nothing is); 7 `FileOpened` (choice byte,
+/// expected or not); 8 `UploadWritten` (choice byte, expected or not); 9 `Written`;
+/// 10 `WriteFailed`; 11 `Drain`; 12 the runtime does everything awaited, the step's time
+/// before each input (up to 64); 13 `Received` of nothing.
+/// At the end everything awaited is done, EOF is sent, and the connection must close.
 pub fn run_script(data: &[u8]) {
-    let mut input = Input::new(data);
-    let max_body = MAX_BODIES[usize::from(input.byte() % 4)];
+    let mut r = Reader::new(data);
+    let max_body = MAX_BODIES[usize::from(r.byte() % 4)];
     let mut h = Harness::new(max_body);
     let mut steps = 0;
-    while !input.is_empty() && steps < 512 {
+    while !r.is_empty() && steps < 512 {
         steps += 1;
-        match input.byte() % 8 {
-            0..=2 => {
-                let n = input.chunk_len();
-                let bytes = input.take(n);
+        let op = r.byte();
+        let ms = r.time_step(op >> 4);
+        match op & 0x0f {
+            12 => {
+                h.catch_up(ms, 64, &mut r);
+                continue;
+            }
+            _ => h.advance(ms),
+        }
+        match op & 0x0f {
+            0 | 1 | 14 => {
+                let n = r.chunk_len();
+                let bytes = r.take(n);
                 h.receive(bytes);
             }
-            3 => {
-                let i = usize::from(input.byte()) % CANNED.len();
+            2 | 15 => {
+                let i = usize::from(r.byte()) % CANNED.len();
                 h.receive(CANNED[i]);
             }
-            4 => {
-                let ms = u64::from(input.u16());
-                h.tick(ms);
-            }
+            3 => h.step(Input::Eof),
+            4 => h.step(Input::Timeout),
             5 => {
-                let before = input.byte() % 2 == 1;
+                let before = r.byte() % 2 == 1;
                 h.at_deadline(before);
             }
-            6 => h.eof(),
-            _ => {
-                let choice = input.byte();
-                h.answer(choice, &mut input);
+            6 => {
+                let choice = r.byte();
+                h.runtime(choice, &mut r);
             }
+            7 => {
+                let choice = r.byte();
+                let result = file_answer(choice, &mut r);
+                h.step(Input::FileOpened(result));
+            }
+            8 => {
+                let choice = r.byte();
+                h.step(Input::UploadWritten(upload_answer(choice)));
+            }
+            9 => h.step(Input::Written),
+            10 => h.step(Input::WriteFailed),
+            11 => h.step(Input::Drain),
+            _ => h.receive(&[]),
         }
     }
-    h.finish(&mut input);
+    h.finish(&mut r);
 }
 
 /// A deterministic answer for a path (the same in both runs of `split`).
@@ -851,37 +1251,36 @@ fn split_file_answer(path: &str) -> Result<FileMeta, FileError> {
     }
 }
 
-/// Feeds `pieces` to a fresh connection, answering every file and upload request at
-/// once and the same way; returns every action.
+/// Feeds `pieces` to a fresh connection; after each piece the runtime does everything
+/// awaited, the same way in every run: files opened by [`split_file_answer`], uploads
+/// written, and every answer reported `Written` as soon as it is handed out (so the next
+/// pipelined request is read). Returns every action.
 pub fn run_pieces(max_body: u64, pieces: &[&[u8]], eof: bool) -> Vec<Action> {
     let mut h = Harness::new(max_body);
-    let answer_all = |h: &mut Harness| {
-        for _ in 0..64 {
-            let pending = h.checker.pending.take();
-            match pending {
-                None => return,
-                Some(Pending::File) => {
+    let catch_up = |h: &mut Harness| {
+        for _ in 0..256 {
+            match h.awaits() {
+                Awaits::Nothing => return,
+                Awaits::File => {
                     let Some(Action::OpenFile(p)) = h.log.last() else {
                         panic!("pending file without OpenFile");
                     };
-                    match split_file_answer(p.as_str()) {
-                        Ok(meta) => h.conn.file_opened(meta),
-                        Err(e) => h.conn.file_failed(e),
-                    }
+                    let result = split_file_answer(p.as_str());
+                    h.step(Input::FileOpened(result));
                 }
-                Some(Pending::Upload) => h.conn.upload_written(Ok(())),
+                Awaits::Upload => h.step(Input::UploadWritten(Ok(()))),
+                Awaits::Write => h.step(Input::Written),
             }
-            h.settle(Step::Answer);
         }
         panic!("endless answers");
     };
     for piece in pieces {
         h.receive(piece);
-        answer_all(&mut h);
+        catch_up(&mut h);
     }
     if eof {
-        h.eof();
-        answer_all(&mut h);
+        h.step(Input::Eof);
+        catch_up(&mut h);
         assert!(h.checker.closed, "open after EOF");
     }
     h.log
@@ -891,13 +1290,13 @@ pub fn run_pieces(max_body: u64, pieces: &[&[u8]], eof: bool) -> Vec<Action> {
 /// byte 1: how many split points (mod 16), each a u16 (mod the data length); the rest
 /// is the request bytes, fed whole and then cut at those points.
 pub fn run_split(data: &[u8]) {
-    let mut input = Input::new(data);
-    let flags = input.byte();
+    let mut r = Reader::new(data);
+    let flags = r.byte();
     let max_body = MAX_BODIES[usize::from(flags % 4)];
     let eof = flags & 4 != 0;
-    let n = usize::from(input.byte() % 16);
-    let mut cuts: Vec<u16> = (0..n).map(|_| input.u16()).collect();
-    let bytes = input.rest();
+    let n = usize::from(r.byte() % 16);
+    let mut cuts: Vec<u16> = (0..n).map(|_| r.u16()).collect();
+    let bytes = r.rest();
     let whole = run_pieces(max_body, &[bytes], eof);
     let mut cuts: Vec<usize> = cuts
         .drain(..)

@@ -244,3 +244,38 @@ fn discarded_chunked_body_counts_against_max_body_across_reads() {
     let split = run(&[&[head.as_bytes()], pieces.as_slice()].concat());
     assert_eq!(split, whole);
 }
+
+/// split target (issue 11's fuzz port): `\rHEAD ` got a 400 without a page when it
+/// arrived whole but with one when ` ` came later: the "HEAD gets no body" check skipped
+/// any CR or LF, the parser only CRLF pairs. Both now skip CRLF pairs only.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn head_refused_unparsed_does_not_depend_on_segmentation() {
+    let input = b"\rHEAD ";
+    let whole = feed(&[input]);
+    assert_eq!(whole, feed(&[&input[..5], &input[5..]]));
+    let (status, text) = head_of(&whole[0]);
+    assert_eq!(status, 400);
+    assert!(
+        text.contains("<h1>"),
+        "not a HEAD: the page is sent: {text}"
+    );
+    // After empty lines (CRLF pairs), a HEAD still gets the head alone.
+    let head =
+        feed(&[b"\r\n\r\nHEAD / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: x\r\n\r\n"]);
+    let (status, text) = head_of(&head[0]);
+    assert_eq!(status, 400);
+    assert!(text.ends_with("\r\n\r\n"), "{text}");
+}
+
+/// connection target: `Received("\r\n")` then `Drain` left the connection open until
+/// the idle timeout: empty lines are idle time, so shutdown closes it at once.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn drain_after_empty_lines_closes() {
+    let mut c = conn();
+    receive(&mut c, b"\r\n");
+    assert!(drain(&mut c).is_empty());
+    c.handle(Now::new(1, 1_700_000_000), Input::Drain);
+    assert_eq!(drain(&mut c), [Action::Close]);
+}

@@ -100,9 +100,13 @@ impl Connection {
     /// head alone, as it would for any other answer.
     pub(super) fn refuse_unparsed(&mut self, r: Refusal) {
         warn!("{} refused ({}): {}", self.peer, r.status, r.reason);
-        let buf = &self.input[self.pos..];
-        let start = buf.iter().position(|&b| b != b'\r' && b != b'\n');
-        let head_only = start.is_some_and(|i| buf[i..].starts_with(b"HEAD "));
+        // The request line starts after the empty lines the parser skips (CRLF pairs
+        // only, so the answer does not depend on how the bytes arrived).
+        let mut buf = &self.input[self.pos..];
+        while let Some(rest) = buf.strip_prefix(b"\r\n") {
+            buf = rest;
+        }
+        let head_only = buf.starts_with(b"HEAD ");
         self.error(None, Refusal { close: true, ..r }, head_only, |_| {});
     }
 

@@ -427,10 +427,11 @@ impl Connection {
 
     /// Shutting down, nothing in flight and nothing received: close now.
     fn close_if_idle(&mut self) {
-        if self.draining
-            && !self.unwritten
-            && matches!(self.state, State::Head)
-            && self.pos == self.input.len()
+        // Empty lines before a request line are idle time, not a request.
+        let nothing_received = self.input[self.pos..]
+            .iter()
+            .all(|&b| b == b'\r' || b == b'\n');
+        if self.draining && !self.unwritten && matches!(self.state, State::Head) && nothing_received
         {
             self.close();
         }
