@@ -6,21 +6,23 @@
 //! seen by the very next request, and anything that does not match goes back to
 //! [`Root::open_file`], which alone decides what is beneath the root (a symlink swapped
 //! in never matches: its target is another inode). A hit costs one `fstatat` instead of
-//! `openat2`, `fstat`, `pread` and `close`.
+//! `openat2` (or the portable walk), `fstat`, `pread` and `close`.
+//!
+//! On Windows the check is one `std::fs::metadata` of the joined path, and a version is
+//! its size, last-write and creation times and attributes (std gives no file index on
+//! stable): a file swapped for another with all four equal would still be answered from
+//! the cache — with the bytes of the file that was opened below the root, never with the
+//! other's.
 //!
 //! runtime-smol measured what it saves: with every open on the blocking pool, 19–24 µs
 //! of server CPU per keep-alive small-file request; with the cache, 8–10 µs.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use log::{error, info, warn};
 use protocol::{FileError, FileMeta, SafePath};
-use rustix::fs::{AtFlags, Mode, OFlags, Stat};
-use rustix::io::Errno;
 
 use crate::files::Root;
 
@@ -66,8 +68,8 @@ impl Opened {
 
 /// The cache of one web root.
 pub struct FileCache {
-    /// The root directory for `fstatat` (None: cache off).
-    dir: Option<OwnedFd>,
+    /// The root, to check a path's version against (None: cache off).
+    dir: Option<sys::Dir>,
     cache: Mutex<Cache>,
 }
 
@@ -75,13 +77,12 @@ impl FileCache {
     /// A cache for `root` (off when `FILE_CACHE=off`, or when the root cannot be opened
     /// a second time).
     pub fn new(root: &Root) -> FileCache {
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let dir = if std::env::var_os(CACHE_SWITCH).is_some_and(|v| v == "off") {
             info!("open-file cache off ({CACHE_SWITCH}=off)");
             None
         } else {
-            match rustix::fs::open(root.path(), flags, Mode::empty()) {
-                Ok(fd) => Some(fd),
+            match sys::Dir::open(root.path()) {
+                Ok(dir) => Some(dir),
                 Err(e) => {
                     warn!("open-file cache off: cannot open the root again: {e}");
                     None
@@ -103,10 +104,9 @@ impl FileCache {
     pub fn cached(&self, rel: &str) -> Option<Result<Arc<Opened>, FileError>> {
         let dir = self.dir.as_ref()?;
         let entry = self.lock().map.get(rel).cloned()?;
-        let now = rustix::fs::statat(dir, rel, AtFlags::empty());
-        match (entry, now) {
-            (Entry::Found(id, opened), Ok(st)) if Identity::of(&st) == id => Some(Ok(opened)),
-            (Entry::Missing, Err(Errno::NOENT)) => Some(Err(FileError::NotFound)),
+        match (entry, dir.identity(rel)) {
+            (Entry::Found(id, opened), Now::Is(now)) if now == id => Some(Ok(opened)),
+            (Entry::Missing, Now::Missing) => Some(Err(FileError::NotFound)),
             _ => None,
         }
     }
@@ -143,27 +143,13 @@ impl FileCache {
 /// What [`load`] found, and which version of the file it was.
 pub struct Loaded(pub Result<Arc<Opened>, FileError>, Option<Identity>);
 
-/// What identifies one version of one file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Identity {
-    dev: u64,
-    ino: u64,
-    size: i64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
+pub use sys::Identity;
 
-impl Identity {
-    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-    fn of(st: &Stat) -> Identity {
-        Identity {
-            dev: st.st_dev as u64,
-            ino: st.st_ino as u64,
-            size: st.st_size as i64,
-            mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
-            ctime: (st.st_ctime as i64, st.st_ctime_nsec as i64),
-        }
-    }
+/// What a path names now.
+enum Now {
+    Is(Identity),
+    Missing,
+    Unknown,
 }
 
 #[derive(Clone, Debug)]
@@ -216,7 +202,7 @@ pub fn load(root: &Root, path: &SafePath) -> Loaded {
         Ok(opened) => opened,
         Err(e) => return Loaded(Err(e), None),
     };
-    let id = rustix::fs::fstat(&file).ok().map(|st| Identity::of(&st));
+    let id = sys::identity_of(&file);
     let body = if meta.is_dir {
         Body::None
     } else if meta.len <= SMALL {
@@ -244,7 +230,7 @@ fn read_all(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
     let mut bytes = vec![0; len];
     let mut done = 0;
     while done < len {
-        match file.read_at(&mut bytes[done..], done as u64) {
+        match sys::read_at(file, &mut bytes[done..], done as u64) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -253,4 +239,124 @@ fn read_all(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
     }
     bytes.truncate(done);
     Ok(bytes)
+}
+
+#[cfg(unix)]
+mod sys {
+    use std::fs::File;
+    use std::os::fd::OwnedFd;
+    use std::path::Path;
+
+    use rustix::fs::{AtFlags, Stat};
+    use rustix::io::Errno;
+
+    use super::Now;
+
+    /// The root directory for `fstatat`.
+    pub(super) struct Dir(OwnedFd);
+
+    impl Dir {
+        pub(super) fn open(root: &Path) -> std::io::Result<Dir> {
+            crate::files::open_dir(root).map(Dir)
+        }
+
+        pub(super) fn identity(&self, rel: &str) -> Now {
+            match rustix::fs::statat(&self.0, rel, AtFlags::empty()) {
+                Ok(st) => Now::Is(Identity::of(&st)),
+                Err(Errno::NOENT) => Now::Missing,
+                Err(_) => Now::Unknown,
+            }
+        }
+    }
+
+    /// What identifies one version of one file: device, inode, size, mtime and ctime (to
+    /// the nanosecond).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Identity {
+        dev: u64,
+        ino: u64,
+        size: i64,
+        mtime: (i64, i64),
+        ctime: (i64, i64),
+    }
+
+    impl Identity {
+        #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+        fn of(st: &Stat) -> Identity {
+            Identity {
+                dev: st.st_dev as u64,
+                ino: st.st_ino as u64,
+                size: st.st_size as i64,
+                mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
+                ctime: (st.st_ctime as i64, st.st_ctime_nsec as i64),
+            }
+        }
+    }
+
+    pub(super) fn identity_of(file: &File) -> Option<Identity> {
+        rustix::fs::fstat(file).ok().map(|st| Identity::of(&st))
+    }
+
+    pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(file, buf, offset)
+    }
+}
+
+#[cfg(windows)]
+mod sys {
+    use std::fs::{File, Metadata};
+    use std::io::ErrorKind;
+    use std::os::windows::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+
+    use super::Now;
+
+    /// The canonical root, to join a path to.
+    pub(super) struct Dir(PathBuf);
+
+    impl Dir {
+        pub(super) fn open(root: &Path) -> std::io::Result<Dir> {
+            Ok(Dir(root.to_path_buf()))
+        }
+
+        pub(super) fn identity(&self, rel: &str) -> Now {
+            // A verbatim root: `/` is no separator there.
+            let mut path = self.0.clone();
+            path.extend(rel.split('/'));
+            match std::fs::metadata(&path) {
+                Ok(m) => Now::Is(Identity::of(&m)),
+                Err(e) if e.kind() == ErrorKind::NotFound => Now::Missing,
+                Err(_) => Now::Unknown,
+            }
+        }
+    }
+
+    /// What identifies one version of one file: size, last-write and creation times,
+    /// attributes.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Identity {
+        size: u64,
+        written: u64,
+        created: u64,
+        attributes: u32,
+    }
+
+    impl Identity {
+        fn of(m: &Metadata) -> Identity {
+            Identity {
+                size: m.file_size(),
+                written: m.last_write_time(),
+                created: m.creation_time(),
+                attributes: m.file_attributes(),
+            }
+        }
+    }
+
+    pub(super) fn identity_of(file: &File) -> Option<Identity> {
+        file.metadata().ok().map(|m| Identity::of(&m))
+    }
+
+    pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+    }
 }

@@ -74,6 +74,9 @@ pub struct Args {
     /// The largest request body accepted, in bytes (larger: 413); at most 1 GiB
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(0..=1 << 30))]
     pub max_body: u64,
+    /// Memory all upload bodies in flight may hold together, in bytes (past it: 503)
+    #[arg(long, value_name = "BYTES", default_value_t = protocol::DEFAULT_BODY_BUDGET, value_parser = clap::value_parser!(u64).range(1024..=1 << 40))]
+    pub max_body_memory: u64,
     /// Another name this server answers to in `Host` (repeatable)
     #[arg(long, value_name = "NAME")]
     pub allow_host: Vec<String>,
@@ -183,6 +186,12 @@ impl Args {
         config.max_requests = self.max_requests.max(1);
         config.max_body = self.max_body;
         config.cache_control = self.cache_control.clone();
+        config.body_budget = std::sync::Arc::new(protocol::BodyBudget::new(self.max_body_memory));
+        config.path_rules = if cfg!(windows) {
+            protocol::PathRules::Windows
+        } else {
+            protocol::PathRules::Posix
+        };
         config
     }
 
@@ -383,6 +392,7 @@ mod tests {
             &["--max-body", "4294967296"],
             &["--max-connections", "0"],
             &["--max-requests", "4294967295"],
+            &["--max-body-memory", "10"],
         ] {
             let e = parse(bad).expect_err("must fail");
             assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");

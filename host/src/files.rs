@@ -1,83 +1,95 @@
 //! The web root: opening files below it and writing uploads into `uploads/`.
 //!
 //! Opening is where SPEC's "nothing outside the root is ever read" is enforced for the
-//! file system (the core already refused `..` and friends in the request path). On Linux
-//! the file is opened with `openat2(root_fd, path, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`:
-//! the kernel resolves every component, symlinks included, and refuses (`EXDEV`) anything
-//! that would leave the root, in the same system call that opens it — no window between a
-//! check and the open. An absolute symlink is refused by `RESOLVE_BENEATH` even when it
-//! points inside the root, so that case (and kernels without `openat2`) takes the slow
-//! path: canonicalize, check the result starts with the canonical root, and open the
-//! canonical relative path again with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`.
+//! file system (the core already refused `..`, hidden names and friends in the request
+//! path, so a [`SafePath`] is plain `/`-separated names). What each platform does:
 //!
-//! Uploads are written whole or not at all: `uploads/.tmp-NAME` (created exclusively),
-//! write, `fsync`, `renameat2(RENAME_NOREPLACE)` to `uploads/NAME` (or hard link +
-//! unlink where the file system lacks it), then `fsync` of the directory. Names that start
-//! with `.` are never served by the core, so a temporary file is never visible.
+//! - **Linux** (the fast path): `openat2(root_fd, path, RESOLVE_BENEATH |
+//!   RESOLVE_NO_MAGICLINKS)`: the kernel resolves every component, symlinks included, and
+//!   refuses (`EXDEV`) anything that would leave the root, in the same system call that
+//!   opens it — no window between a check and the open. An absolute symlink (refused by
+//!   `RESOLVE_BENEATH` even when it points inside the root), one that leaves the root,
+//!   and `EAGAIN` three times in a row (the kernel's answer when any rename on the system
+//!   races a lookup through `..`) are decided by the walk below; so is everything on a
+//!   kernel without `openat2` (probed once).
+//! - **Every other Unix** (macOS, FreeBSD, …), **and Linux with `PORTABLE_IO=1`**: the
+//!   walk (`files/walk.rs`): from the held root directory descriptor, one `openat(dir, name,
+//!   O_NOFOLLOW | …)` per component, keeping its own stack of directory descriptors.
+//!   A symlink is never followed by the kernel: it is read (`readlinkat`) and its target
+//!   spliced into the components still to walk; `..` pops the walk's own stack, so a
+//!   concurrent rename cannot carry the walk out of the root (no window between check and
+//!   open either). An absolute target is walked from `/` by the canonical root's own
+//!   names, which must lead back into the root; anything else that leaves the root is
+//!   `Forbidden`, as are more than 40 symlinks. No `openat2` is ever called.
+//! - **Windows**: std only: canonicalize the joined path, require the canonical root as
+//!   its prefix, open it, canonicalize again and compare. Unlike the Unix walk this has a
+//!   **check-then-open window**: a directory below the root replaced by a junction or
+//!   symlink between the check and the open would be followed (the second check narrows
+//!   the window, but it checks the name again, not the handle). Reserved device names,
+//!   `:` (alternate streams), trailing dots and spaces and 8.3 short names are refused
+//!   first (the core refuses them too, with its Windows rules).
+//!
+//! The final component is opened read-only, non-blocking (a FIFO below the root must not
+//! block a worker in `open`), and only regular files and directories are served (anything
+//! else is "not found").
+//!
+//! Uploads are written whole or not at all, and never overwrite: `uploads/.tmp-NAME`
+//! (created exclusively), write, `fsync`, then a rename that refuses an existing name:
+//!
+//! - Linux: `renameat2(RENAME_NOREPLACE)` (hard link + unlink where the file system lacks
+//!   it);
+//! - macOS: `renameatx_np(RENAME_EXCL)` (the same fallback);
+//! - FreeBSD and other Unix, and Linux with `PORTABLE_IO=1`: `linkat` (which fails with
+//!   `EEXIST` when the name exists) then `unlinkat` of the temporary — no `renameat2`;
+//! - Windows: `std::fs::hard_link` (fails when the name exists), then the temporary is
+//!   removed.
+//!
+//! On Unix the directory is then `fsync`ed. Names that start with `.` are never served by
+//! the core, so a temporary file is never visible.
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::{error, warn};
 use protocol::{FileError, FileMeta, SafePath, UploadError};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags};
-use rustix::io::Errno;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+mod walk;
+#[cfg(windows)]
+mod windows;
+
+#[cfg(unix)]
+use unix as sys;
+#[cfg(windows)]
+use windows as sys;
+
+#[cfg(unix)]
+pub(crate) use unix::open_dir;
 
 /// The directory below the root that receives uploads.
 pub const UPLOADS: &str = "uploads";
 /// The prefix of temporary upload files.
 pub const TMP_PREFIX: &str = ".tmp-";
 
-/// The canonical web root and a directory descriptor on it.
+/// The canonical web root (and, on Unix, a directory descriptor on it).
 #[derive(Debug)]
 pub struct Root {
     path: PathBuf,
-    dir: OwnedFd,
-    openat2: AtomicBool,
+    sys: sys::RootDir,
 }
-
-const OPEN_READ: OFlags = OFlags::RDONLY
-    .union(OFlags::CLOEXEC)
-    .union(OFlags::NOCTTY)
-    // A FIFO below the root must not block the worker in open().
-    .union(OFlags::NONBLOCK);
-const BENEATH: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
 
 impl Root {
     /// Opens the root directory `path` (it must exist and be a directory).
     pub fn new(path: impl AsRef<Path>) -> io::Result<Root> {
         let path = path.as_ref().canonicalize()?;
-        let dir = rustix::fs::open(
-            &path,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| match e {
-            Errno::NOTDIR => io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
-            e => io::Error::from(e),
-        })?;
-        // Probe openat2 once: old kernels say ENOSYS, some sandboxes EPERM.
-        let openat2 = rustix::fs::openat2(
-            &dir,
-            ".",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            BENEATH,
-        )
-        .is_ok();
-        if !openat2 {
-            warn!("openat2 is not available: checking paths by canonicalization");
-        }
-        Ok(Root {
-            path,
-            dir,
-            openat2: AtomicBool::new(openat2),
-        })
+        let sys = sys::RootDir::open(&path)?;
+        Ok(Root { path, sys })
     }
 
     /// The canonical path of the root.
@@ -88,62 +100,7 @@ impl Root {
     /// Opens a file below the root for reading and reports its size and modification
     /// time. A directory gives `is_dir: true` (and the returned handle is of no use).
     pub fn open_file(&self, path: &SafePath) -> Result<(File, FileMeta), FileError> {
-        let rel = path.as_str();
-        let fd = if self.openat2.load(Ordering::Relaxed) {
-            match rustix::fs::openat2(&self.dir, rel, OPEN_READ, Mode::empty(), BENEATH) {
-                Ok(fd) => fd,
-                // An absolute symlink, or one climbing out: decide by its real target.
-                Err(Errno::XDEV) => self.open_canonical(rel)?,
-                Err(e) => return Err(open_error(e)),
-            }
-        } else {
-            self.open_canonical(rel)?
-        };
-        let stat = rustix::fs::fstat(&fd).map_err(open_error)?;
-        let kind = FileType::from_raw_mode(stat.st_mode);
-        let is_dir = kind == FileType::Directory;
-        if !is_dir && kind != FileType::RegularFile {
-            // FIFOs, sockets, devices: not files a web server serves.
-            return Err(FileError::NotFound);
-        }
-        let meta = FileMeta {
-            len: u64::try_from(stat.st_size).unwrap_or(0),
-            mtime_secs: u64::try_from(stat.st_mtime).unwrap_or(0),
-            mtime_nanos: u32::try_from(stat.st_mtime_nsec).unwrap_or(0),
-            is_dir,
-        };
-        Ok((File::from(fd), meta))
-    }
-
-    /// The slow path: resolve with the file system, check the result is below the
-    /// root, and open that symlink-free path (still beneath the root, where the kernel
-    /// can check it).
-    fn open_canonical(&self, rel: &str) -> Result<OwnedFd, FileError> {
-        let real = self
-            .path
-            .join(rel)
-            .canonicalize()
-            .map_err(|e| open_error(io_errno(&e)))?;
-        let Ok(inner) = real.strip_prefix(&self.path) else {
-            return Err(FileError::Forbidden);
-        };
-        let inner: &Path = if inner.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            inner
-        };
-        let res = if self.openat2.load(Ordering::Relaxed) {
-            rustix::fs::openat2(
-                &self.dir,
-                inner,
-                OPEN_READ,
-                Mode::empty(),
-                BENEATH | ResolveFlags::NO_SYMLINKS,
-            )
-        } else {
-            rustix::fs::open(&real, OPEN_READ | OFlags::NOFOLLOW, Mode::empty())
-        };
-        res.map_err(open_error)
+        self.sys.open_file(&self.path, path.as_str())
     }
 
     /// Writes `uploads/NAME` atomically and without overwriting (see the module doc).
@@ -153,7 +110,7 @@ impl Root {
             error!("upload name {name:?} refused: not a plain file name");
             return Err(UploadError::Other);
         }
-        let dir = self.uploads_dir().map_err(|e| {
+        let dir = self.sys.uploads_dir(&self.path).map_err(|e| {
             error!(
                 "upload {name}: cannot open {}/{UPLOADS}: {e}",
                 self.path.display()
@@ -161,19 +118,21 @@ impl Root {
             UploadError::Other
         })?;
         let tmp = format!("{TMP_PREFIX}{name}");
-        let result = write_new(&dir, &tmp, name, body);
-        if let Err((step, e)) = &result {
-            let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
-            if *e == Errno::EXIST && *step == "rename" {
-                warn!("upload {name}: a file of that name exists; not overwritten, retried");
+        if let Err((step, e)) = self.sys.write_new(&dir, &tmp, name, body) {
+            // The temporary is ours to remove only if we created it: an exclusive create
+            // that failed found another writer's (same name, at the same moment).
+            if step != CREATE {
+                sys::remove_temporary(&dir, &tmp);
+            }
+            if matches!(step, CREATE | RENAME) && e.kind() == io::ErrorKind::AlreadyExists {
+                warn!("upload {name}: a file of that name exists or is being written; not overwritten, retried");
                 return Err(UploadError::AlreadyExists {
                     reseed: crate::clock::seed(),
                 });
             }
             error!(
-                "upload {name}: {step} failed in {}/{UPLOADS}: {}",
-                self.path.display(),
-                io::Error::from(*e)
+                "upload {name}: {step} failed in {}/{UPLOADS}: {e}",
+                self.path.display()
             );
             return Err(UploadError::Other);
         }
@@ -199,11 +158,7 @@ impl Root {
         let mut removed = 0;
         for entry in entries {
             let entry = entry?;
-            if entry
-                .file_name()
-                .as_bytes()
-                .starts_with(TMP_PREFIX.as_bytes())
-            {
+            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
                 std::fs::remove_file(entry.path())?;
                 removed += 1;
             }
@@ -211,63 +166,31 @@ impl Root {
         Ok(removed)
     }
 
-    /// `uploads/` as a directory descriptor, created if missing (never a symlink).
-    fn uploads_dir(&self) -> io::Result<OwnedFd> {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        match rustix::fs::openat(&self.dir, UPLOADS, flags, Mode::empty()) {
-            Err(Errno::NOENT) => {
-                match rustix::fs::mkdirat(&self.dir, UPLOADS, Mode::from_raw_mode(0o755)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                Ok(rustix::fs::openat(
-                    &self.dir,
-                    UPLOADS,
-                    flags,
-                    Mode::empty(),
-                )?)
-            }
-            other => Ok(other?),
-        }
-    }
-
-    /// Test hook: behave as on a kernel without `openat2`.
+    /// Test hook: behave as on a kernel without `openat2` (Linux; elsewhere there is no
+    /// `openat2` to disable, and this does nothing).
     #[doc(hidden)]
     pub fn disable_openat2(&self) {
-        self.openat2.store(false, Ordering::Relaxed);
+        self.sys.disable_openat2();
+    }
+
+    /// Test hook: take the portable paths (the walk below the root, link + unlink for
+    /// uploads) as with `PORTABLE_IO=1` (Linux; elsewhere they are the only paths).
+    #[doc(hidden)]
+    pub fn force_portable(&self) {
+        self.sys.force_portable();
+    }
+
+    /// Whether this root takes the portable paths ([`crate::portable_io`], or
+    /// [`Root::force_portable`]).
+    pub fn portable(&self) -> bool {
+        self.sys.portable()
     }
 }
 
-/// The steps of an upload, each naming itself on failure.
-fn write_new(
-    dir: &OwnedFd,
-    tmp: &str,
-    name: &str,
-    body: &[u8],
-) -> Result<(), (&'static str, Errno)> {
-    let fd = rustix::fs::openat(
-        dir,
-        tmp,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o644),
-    )
-    .map_err(|e| ("create", e))?;
-    let mut file = File::from(fd);
-    file.write_all(body).map_err(|e| ("write", io_errno(&e)))?;
-    file.sync_all().map_err(|e| ("sync", io_errno(&e)))?;
-    drop(file);
-    match rustix::fs::renameat_with(dir, tmp, dir, name, RenameFlags::NOREPLACE) {
-        Ok(()) => {}
-        // File systems without RENAME_NOREPLACE: link (fails if the name exists), unlink.
-        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
-            rustix::fs::linkat(dir, tmp, dir, name, AtFlags::empty()).map_err(|e| ("rename", e))?;
-            rustix::fs::unlinkat(dir, tmp, AtFlags::empty()).map_err(|e| ("unlink", e))?;
-        }
-        Err(e) => return Err(("rename", e)),
-    }
-    rustix::fs::fsync(dir.as_fd()).map_err(|e| ("directory sync", e))?;
-    Ok(())
-}
+/// The steps of an upload whose `AlreadyExists` means "name taken": creating the
+/// temporary (another writer of the same name holds it) and the final rename.
+const CREATE: &str = "create";
+const RENAME: &str = "rename";
 
 fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
@@ -277,44 +200,40 @@ fn is_plain_name(name: &str) -> bool {
         && Path::new(OsStr::new(name)).file_name() == Some(OsStr::new(name))
 }
 
-fn io_errno(e: &io::Error) -> Errno {
-    e.raw_os_error().map_or(Errno::IO, Errno::from_raw_os_error)
-}
-
-fn open_error(e: Errno) -> FileError {
-    match e {
-        Errno::NOENT | Errno::NOTDIR | Errno::NAMETOOLONG => FileError::NotFound,
-        Errno::ACCESS | Errno::PERM | Errno::XDEV | Errno::LOOP => FileError::Forbidden,
-        _ => FileError::Other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use protocol::SafePath;
     use std::io::Read;
-    use std::os::unix::fs::symlink;
+    #[cfg(target_os = "linux")]
+    use std::sync::atomic::Ordering;
 
-    struct Fixture {
-        _base: tempfile::TempDir,
-        root: PathBuf,
-        outside: PathBuf,
+    pub(super) struct Fixture {
+        pub _base: tempfile::TempDir,
+        pub root: PathBuf,
+        pub outside: PathBuf,
     }
 
-    fn fixture() -> Fixture {
+    /// `base/www/{a.txt, sub/b.html}` and `base/secret.txt`, plus (on Unix) symlinks in
+    /// and out. `base` is canonical (macOS's temporary directory is behind `/var`).
+    pub(super) fn fixture() -> Fixture {
         let base = tempfile::tempdir().expect("tempdir");
-        let root = base.path().join("www");
-        let outside = base.path().join("secret.txt");
+        let base_path = base.path().canonicalize().expect("canonical");
+        let root = base_path.join("www");
+        let outside = base_path.join("secret.txt");
         std::fs::create_dir_all(root.join("sub")).expect("mkdir");
         std::fs::write(&outside, "SECRET").expect("write");
         std::fs::write(root.join("a.txt"), "hello").expect("write");
         std::fs::write(root.join("sub/b.html"), "<p>b</p>").expect("write");
-        symlink("../secret.txt", root.join("rel-out.txt")).expect("symlink");
-        symlink(&outside, root.join("abs-out.txt")).expect("symlink");
-        symlink(base.path(), root.join("dir-out")).expect("symlink");
-        symlink("a.txt", root.join("rel-in.txt")).expect("symlink");
-        symlink(root.join("sub/b.html"), root.join("abs-in.html")).expect("symlink");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::symlink;
+            symlink("../secret.txt", root.join("rel-out.txt")).expect("symlink");
+            symlink(&outside, root.join("abs-out.txt")).expect("symlink");
+            symlink(&base_path, root.join("dir-out")).expect("symlink");
+            symlink("a.txt", root.join("rel-in.txt")).expect("symlink");
+            symlink(root.join("sub/b.html"), root.join("abs-in.html")).expect("symlink");
+        }
         Fixture {
             _base: base,
             root,
@@ -335,19 +254,71 @@ mod tests {
         Ok(s)
     }
 
-    fn check_all(root: &Root, fx: &Fixture) {
+    fn check_plain(root: &Root, fx: &Fixture) {
         assert_eq!(read(root, "/a.txt").as_deref(), Ok("hello"));
         assert_eq!(read(root, "/sub/b.html").as_deref(), Ok("<p>b</p>"));
-        assert_eq!(read(root, "/rel-in.txt").as_deref(), Ok("hello"));
-        assert_eq!(read(root, "/abs-in.html").as_deref(), Ok("<p>b</p>"));
-        assert_eq!(read(root, "/rel-out.txt"), Err(FileError::Forbidden));
-        assert_eq!(read(root, "/abs-out.txt"), Err(FileError::Forbidden));
-        assert_eq!(read(root, "/dir-out/secret.txt"), Err(FileError::Forbidden));
         assert_eq!(read(root, "/missing.txt"), Err(FileError::NotFound));
         assert_eq!(read(root, "/a.txt/x"), Err(FileError::NotFound));
         let (_, meta) = root.open_file(&safe("/sub")).expect("dir opens");
         assert!(meta.is_dir);
         assert!(fx.outside.exists());
+    }
+
+    #[cfg(unix)]
+    fn check_all(root: &Root, fx: &Fixture) {
+        check_plain(root, fx);
+        assert_eq!(read(root, "/rel-in.txt").as_deref(), Ok("hello"));
+        assert_eq!(read(root, "/abs-in.html").as_deref(), Ok("<p>b</p>"));
+        assert_eq!(read(root, "/rel-out.txt"), Err(FileError::Forbidden));
+        assert_eq!(read(root, "/abs-out.txt"), Err(FileError::Forbidden));
+        assert_eq!(read(root, "/dir-out/secret.txt"), Err(FileError::Forbidden));
+        assert_eq!(read(root, "/dir-out/www/a.txt").as_deref(), Ok("hello"));
+    }
+
+    #[cfg(not(unix))]
+    fn check_all(root: &Root, fx: &Fixture) {
+        check_plain(root, fx);
+    }
+
+    /// Issue 13 (4): `openat2(RESOLVE_BENEATH)` answers `EAGAIN` when any rename on the
+    /// system races a lookup through `..` (here: a symlink `sub/up -> ..`), which was a
+    /// sporadic 500. The fast path retries, then the walk answers: every open succeeds.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn renames_elsewhere_never_fail_an_open_through_dotdot() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        let fx = fixture();
+        std::os::unix::fs::symlink("..", fx.root.join("sub/up")).expect("symlink");
+        let root = Root::new(&fx.root).expect("root");
+        let stop = Arc::new(AtomicBool::new(false));
+        let renamer = {
+            let stop = Arc::clone(&stop);
+            let dir = fx.root.parent().expect("base").join("churn");
+            std::fs::create_dir(&dir).expect("mkdir");
+            std::fs::write(dir.join("x"), "x").expect("write");
+            std::thread::spawn(move || {
+                let mut renames = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = std::fs::rename(dir.join("x"), dir.join("y"));
+                    let _ = std::fs::rename(dir.join("y"), dir.join("x"));
+                    renames += 2;
+                }
+                renames
+            })
+        };
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(800);
+        let mut opens = 0;
+        while std::time::Instant::now() < until {
+            assert_eq!(read(&root, "/sub/up/a.txt").as_deref(), Ok("hello"));
+            opens += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        let renames = renamer.join().expect("renamer");
+        assert!(
+            opens > 100 && renames > 100,
+            "{opens} opens, {renames} renames"
+        );
     }
 
     #[test]
@@ -366,16 +337,22 @@ mod tests {
     }
 
     #[test]
+    fn the_portable_walk_refuses_the_same() {
+        let fx = fixture();
+        let root = Root::new(&fx.root).expect("root");
+        root.force_portable();
+        assert!(root.portable());
+        check_all(&root, &fx);
+    }
+
+    #[test]
     fn a_root_that_is_not_a_directory_fails() {
         let fx = fixture();
         assert!(Root::new(fx.root.join("a.txt")).is_err());
         assert!(Root::new(fx.root.join("nope")).is_err());
     }
 
-    #[test]
-    fn uploads_are_atomic_and_never_overwrite() {
-        let fx = fixture();
-        let root = Root::new(&fx.root).expect("root");
+    fn uploads_never_overwrite(root: &Root, fx: &Fixture) {
         // uploads/ is created when missing.
         root.write_upload("x.json", b"{\"a\":1}").expect("written");
         assert_eq!(
@@ -390,11 +367,13 @@ mod tests {
             std::fs::read(fx.root.join("uploads/x.json")).expect("read"),
             b"{\"a\":1}"
         );
-        let names: Vec<_> = std::fs::read_dir(fx.root.join("uploads"))
+        root.write_upload("y.json", b"[]").expect("written");
+        let mut names: Vec<_> = std::fs::read_dir(fx.root.join("uploads"))
             .expect("dir")
             .map(|e| e.expect("entry").file_name())
             .collect();
-        assert_eq!(names, ["x.json"]);
+        names.sort();
+        assert_eq!(names, ["x.json", "y.json"]);
         for bad in ["", ".x.json", "a/b.json", "..", "a\\b"] {
             assert_eq!(
                 root.write_upload(bad, b"{}"),
@@ -405,16 +384,77 @@ mod tests {
     }
 
     #[test]
+    fn uploads_are_atomic_and_never_overwrite() {
+        let fx = fixture();
+        let root = Root::new(&fx.root).expect("root");
+        uploads_never_overwrite(&root, &fx);
+    }
+
+    #[test]
+    fn the_portable_rename_never_overwrites_either() {
+        let fx = fixture();
+        let root = Root::new(&fx.root).expect("root");
+        root.force_portable();
+        uploads_never_overwrite(&root, &fx);
+    }
+
+    /// Many writers race for one name with the portable rename: exactly one wins, the
+    /// others are told the name exists, and the winner's bytes are whole.
+    #[cfg(unix)]
+    #[test]
+    fn the_portable_rename_has_one_winner_under_a_race() {
+        let fx = fixture();
+        let root = Root::new(&fx.root).expect("root");
+        root.force_portable();
+        for round in 0..20 {
+            let name = format!("race-{round}.json");
+            let results: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8u8)
+                    .map(|i| {
+                        let (root, name) = (&root, &name);
+                        s.spawn(move || root.write_upload(name, &[b'0' + i; 4096]))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("writer"))
+                    .collect()
+            });
+            let won = results.iter().filter(|r| r.is_ok()).count();
+            let taken = results
+                .iter()
+                .filter(|r| matches!(r, Err(UploadError::AlreadyExists { .. })))
+                .count();
+            // A loser finds either the name taken or the temporary of the same name
+            // held by another writer: both are "exists", never an overwrite or a 500.
+            assert_eq!((won, taken), (1, 7), "{results:?}");
+            let bytes = std::fs::read(fx.root.join("uploads").join(&name)).expect("read");
+            assert_eq!(bytes.len(), 4096);
+            assert!(bytes.iter().all(|&b| b == bytes[0]), "torn upload");
+        }
+        assert_eq!(root.clean_temporaries().expect("clean"), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn an_unusable_uploads_dir_is_an_error() {
+        use std::os::unix::fs::symlink;
         let fx = fixture();
         std::fs::write(fx.root.join("uploads"), "not a dir").expect("write");
-        let root = Root::new(&fx.root).expect("root");
-        assert_eq!(root.write_upload("y.json", b"{}"), Err(UploadError::Other));
-        // A symlinked uploads/ is refused too (it could point anywhere).
-        std::fs::remove_file(fx.root.join("uploads")).expect("rm");
-        symlink(fx.root.join("sub"), fx.root.join("uploads")).expect("symlink");
-        assert_eq!(root.write_upload("y.json", b"{}"), Err(UploadError::Other));
-        assert!(!fx.root.join("sub/y.json").exists());
+        for portable in [false, true] {
+            let root = Root::new(&fx.root).expect("root");
+            if portable {
+                root.force_portable();
+            }
+            std::fs::remove_file(fx.root.join("uploads")).expect("rm");
+            std::fs::write(fx.root.join("uploads"), "not a dir").expect("write");
+            assert_eq!(root.write_upload("y.json", b"{}"), Err(UploadError::Other));
+            // A symlinked uploads/ is refused too (it could point anywhere).
+            std::fs::remove_file(fx.root.join("uploads")).expect("rm");
+            symlink(fx.root.join("sub"), fx.root.join("uploads")).expect("symlink");
+            assert_eq!(root.write_upload("y.json", b"{}"), Err(UploadError::Other));
+            assert!(!fx.root.join("sub/y.json").exists());
+        }
     }
 
     #[test]

@@ -6,19 +6,30 @@
 //!
 //! - [`cli`]: the command line of SPEC (one clap definition for both binaries, with the
 //!   flags only one runtime uses named as such), binding, the start line;
-//! - [`files`]: the web root — one door ([`files::Files`]) for opening a file below it
-//!   (the open-file cache decides hit or miss inside) and for writing an upload
+//! - [`webroot`]: the web root — one door ([`webroot::WebRoot`]) for opening a file below
+//!   it (the open-file cache decides hit or miss inside) and for writing an upload
 //!   atomically without overwriting (invalidating the cache);
+//! - [`files`]: opening and writing below the root, behind that door;
 //! - [`cache`]: the open-file cache behind that door;
-//! - [`sendfile`]: zero-copy file → socket, and corking;
+//! - [`sendfile`]: file → socket (each platform's `sendfile`, or a buffered copy), and
+//!   corking;
 //! - [`logging`]: `env_logger` setup (RUST_LOG, `info` by default, timestamps);
 //! - [`clock`]: [`protocol::Now`] values and random seeds for upload names;
-//! - [`shutdown`]: Ctrl-C / SIGTERM as a flag (and a pollable descriptor on Unix), and
-//!   the shared shutdown and linger limits.
+//! - [`shutdown`]: Ctrl-C / SIGTERM as a flag (and a pollable descriptor on Unix; a
+//!   flag checked every 50 ms on Windows), and the shared drain limit;
+//! - [`linger`]: closing without losing the last answer.
 //!
 //! Linux takes its fast paths (`openat2(RESOLVE_BENEATH)`, `sendfile`, `TCP_CORK`,
 //! `renameat2(RENAME_NOREPLACE)`); other platforms, and Linux with `PORTABLE_IO=1`,
-//! take the portable ones (see [`files`] and [`sendfile`]).
+//! take the portable file-system paths (see [`files`]). Sending a file body:
+//!
+//! - Linux: `sendfile(2)` + `TCP_CORK`; with `PORTABLE_IO=1`, the buffered copy
+//!   (positioned read into a 64 KiB buffer, then `write`), uncorked, and no `sendfile`;
+//! - macOS and FreeBSD: their own `sendfile(2)` (libc) + `TCP_NOPUSH`;
+//! - Windows (and anything else): the buffered copy, uncorked.
+//!
+//! See [`sendfile`], and [`portable_sockets`] for what else `PORTABLE_IO=1` switches on
+//! Linux.
 
 pub mod cache;
 pub mod cli;
@@ -38,4 +49,13 @@ pub fn portable_io() -> bool {
     *PORTABLE.get_or_init(|| {
         !cfg!(target_os = "linux") || std::env::var_os("PORTABLE_IO").is_some_and(|v| v == "1")
     })
+}
+
+/// Whether this process takes the portable *socket* paths — the ones Windows needs: a
+/// buffered copy instead of `sendfile`, no corking, and in the runtimes a blocking accept
+/// woken by a self-connect, reads that do not wait by toggling non-blocking mode, a flag
+/// polled for shutdown. Always off Unix; on Linux when [`portable_io`] is (so that
+/// `PORTABLE_IO=1` runs them here); never on the other Unixes, whose Unix paths work.
+pub fn portable_sockets() -> bool {
+    !cfg!(unix) || (cfg!(target_os = "linux") && portable_io())
 }

@@ -1,25 +1,38 @@
 //! Ctrl-C and SIGTERM: stop accepting, let in-flight requests finish (at most
 //! [`DRAIN_LIMIT`]), exit 0.
 //!
-//! [`Shutdown::install`] registers both signals with `signal-hook`: a signal sets a flag
-//! and writes a byte into a socket pair. The byte is never read, so the read end stays
-//! readable for good: an accept loop can `poll` it beside the listener, a thread can block
-//! in [`Shutdown::wait`], and an async runtime can wait for it to become readable.
+//! [`Shutdown::install`] registers the signals with `signal-hook`: a signal sets a flag.
+//!
+//! - On Unix (SIGINT, SIGTERM) it also writes a byte into a socket pair. The byte is
+//!   never read, so the read end ([`Shutdown::as_fd`]) stays readable for good: an accept
+//!   loop can `poll` it beside the listener, a thread can block in [`Shutdown::wait`],
+//!   and an async runtime can wait for it to become readable.
+//! - On Windows (SIGINT for Ctrl-C, SIGBREAK for Ctrl-Break, SIGTERM, all through the C
+//!   runtime's `signal`) there is only the flag: nothing a signal handler may do there
+//!   wakes a waiting thread, so [`Shutdown::wait`] checks the flag every
+//!   [`POLL_INTERVAL`], and the runtimes watch the flag the same way.
 
-use std::io::{self, Write};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec};
+#[cfg(unix)]
+use std::io::Write;
+#[cfg(unix)]
+use std::os::fd::{AsFd, BorrowedFd};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
 
 /// How long in-flight requests get after the signal before the process exits anyway.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
-/// A shutdown request: a flag plus a descriptor that turns readable when it is set.
-/// Cloning shares it.
+/// Where there is no descriptor to wait on (Windows), how often a waiter checks the
+/// flag.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A shutdown request: a flag, plus (on Unix) a descriptor that turns readable when it
+/// is set. Cloning shares it.
 #[derive(Clone, Debug)]
 pub struct Shutdown {
     inner: Arc<Inner>,
@@ -28,30 +41,42 @@ pub struct Shutdown {
 #[derive(Debug)]
 struct Inner {
     flag: Arc<AtomicBool>,
+    #[cfg(unix)]
     read: UnixStream,
+    #[cfg(unix)]
     write: UnixStream,
 }
 
 impl Shutdown {
     /// A shutdown request that only [`Shutdown::trigger`] sets (no signal handlers).
     pub fn new() -> io::Result<Shutdown> {
-        let (read, write) = UnixStream::pair()?;
-        write.set_nonblocking(true)?;
+        let flag = Arc::new(AtomicBool::new(false));
+        #[cfg(unix)]
+        let inner = {
+            let (read, write) = UnixStream::pair()?;
+            write.set_nonblocking(true)?;
+            Inner { flag, read, write }
+        };
+        #[cfg(not(unix))]
+        let inner = Inner { flag };
         Ok(Shutdown {
-            inner: Arc::new(Inner {
-                flag: Arc::new(AtomicBool::new(false)),
-                read,
-                write,
-            }),
+            inner: Arc::new(inner),
         })
     }
 
-    /// A shutdown request set by SIGINT (Ctrl-C) and SIGTERM.
+    /// A shutdown request set by SIGINT (Ctrl-C) and SIGTERM (and, on Windows, by
+    /// SIGBREAK: Ctrl-Break).
     pub fn install() -> io::Result<Shutdown> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
         let s = Shutdown::new()?;
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        #[cfg(unix)]
+        for signal in [SIGINT, SIGTERM] {
             signal_hook::flag::register(signal, Arc::clone(&s.inner.flag))?;
             signal_hook::low_level::pipe::register(signal, s.inner.write.try_clone()?)?;
+        }
+        #[cfg(not(unix))]
+        for signal in [SIGINT, SIGTERM, signal_hook::consts::SIGBREAK] {
+            signal_hook::flag::register(signal, Arc::clone(&s.inner.flag))?;
         }
         Ok(s)
     }
@@ -64,10 +89,12 @@ impl Shutdown {
     /// Requests shutdown (as a signal would).
     pub fn trigger(&self) {
         self.inner.flag.store(true, Ordering::SeqCst);
+        #[cfg(unix)]
         let _ = (&self.inner.write).write(&[1]);
     }
 
     /// A descriptor that is readable once shutdown was requested (never read it).
+    #[cfg(unix)]
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.read.as_fd()
     }
@@ -78,7 +105,9 @@ impl Shutdown {
     }
 
     /// Blocks until shutdown is requested or `timeout` passes; true if requested.
+    #[cfg(unix)]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        use rustix::event::{PollFd, PollFlags, Timespec};
         if self.requested() {
             return true;
         }
@@ -90,6 +119,31 @@ impl Shutdown {
         let _ = rustix::event::poll(&mut fds, Some(&ts));
         // A signal sets the flag before it writes the byte.
         self.requested() || !fds[0].revents().is_empty()
+    }
+
+    /// Blocks until shutdown is requested or `timeout` passes; true if requested.
+    /// (Without a descriptor: the flag is checked every [`POLL_INTERVAL`].)
+    #[cfg(not(unix))]
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.poll_flag(timeout)
+    }
+
+    /// The waiting of platforms without the descriptor: checks the flag every
+    /// [`POLL_INTERVAL`] until it is set or `timeout` passes. (Built everywhere, so that
+    /// it is tested on Unix too.)
+    #[cfg_attr(unix, allow(dead_code))]
+    fn poll_flag(&self, timeout: Duration) -> bool {
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            if self.requested() {
+                return true;
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            std::thread::sleep(left.min(POLL_INTERVAL));
+        }
     }
 }
 
@@ -116,5 +170,24 @@ mod tests {
         assert!(s.requested());
         // Stays readable: a second waiter returns at once.
         assert!(s.wait_timeout(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn polling_the_flag_sees_a_trigger() {
+        let s = Shutdown::new().expect("new");
+        let start = Instant::now();
+        assert!(!s.poll_flag(Duration::from_millis(120)));
+        assert!(start.elapsed() >= Duration::from_millis(120));
+        let s2 = s.clone();
+        let t = std::thread::spawn(move || {
+            let start = Instant::now();
+            let seen = s2.poll_flag(Duration::from_secs(10));
+            (seen, start.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(60));
+        s.trigger();
+        let (seen, waited) = t.join().expect("waiter");
+        assert!(seen);
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
     }
 }

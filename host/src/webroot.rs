@@ -19,7 +19,8 @@ pub struct WebRoot {
 
 /// What [`WebRoot::open`] found.
 pub enum Lookup {
-    /// The cache answered (one `fstatat` showed the file unchanged, or still missing).
+    /// The cache answered (one `fstatat`, or on Windows one metadata call, showed the
+    /// file unchanged, or still missing).
     Hit(Result<Arc<Opened>, FileError>),
     /// The file must be opened (and a small one read): call [`Miss::load`], on a thread
     /// that may block.

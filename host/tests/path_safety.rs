@@ -4,9 +4,12 @@
 //! outside it are refused.
 //!
 //! Every generated target goes the way a request's does: `protocol::target::resolve_path`
-//! (the core's rules), then `host::files::Root::open_file` (the runtime's
-//! `openat2(RESOLVE_BENEATH)` and its canonicalizing fallback, both tried) on a temporary
-//! tree:
+//! (the core's rules), then `host::files::Root::open_file` on a temporary tree, through
+//! each of the runtime's ways below the root: Linux's `openat2(RESOLVE_BENEATH)`, its
+//! canonicalizing fallback (a kernel without `openat2`), and the portable walk that macOS,
+//! the BSDs and `PORTABLE_IO=1` take (one `openat(O_NOFOLLOW)` per name, symlinks read and
+//! spliced in by the walk itself). Off Linux, or with `PORTABLE_IO=1`, all three are the
+//! walk:
 //!
 //! ```text
 //! base/secret.txt                  SECRET: no open may ever read it
@@ -24,14 +27,18 @@
 //!
 //! Properties, for each target: a path the core accepts is relative, with no empty, `.`,
 //! `..` or hidden segment, no backslash, no NUL, no control character; what `open_file`
-//! opens is (by `/proc/self/fd`) below the canonical root and never has the secret's
-//! content; when the file system resolves the path to something outside the root, the
-//! open is refused with `Forbidden` or `NotFound`; when it resolves inside the root to a
-//! file or directory, the open succeeds (the checks do not refuse everything).
+//! opens is below the canonical root (its device and inode are those of an entry of the
+//! tree below the root, and on Linux `/proc/self/fd` names a path below it) and never has
+//! the secret's content; when the file system resolves the path to something outside the
+//! root, the open is refused with `Forbidden` or `NotFound`; when it resolves inside the
+//! root to a file or directory, the open succeeds (the checks do not refuse everything);
+//! and the three ways agree: each opens the same file, or each refuses.
 
+#![cfg(unix)]
+
+use std::collections::HashSet;
 use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use host::files::Root;
@@ -45,6 +52,9 @@ struct Tree {
     _base: tempfile::TempDir,
     root: PathBuf,
     canonical_root: PathBuf,
+    /// Device and inode of every file and directory below the root (symlinks not
+    /// followed), the root included.
+    inside: HashSet<(u64, u64)>,
 }
 
 fn tree() -> Tree {
@@ -76,11 +86,37 @@ fn tree() -> Tree {
     symlink(root.join("sub/b.html"), root.join("abs-in.html")).expect("symlink");
     symlink("loop", root.join("loop")).expect("symlink");
     let canonical_root = root.canonicalize().expect("canonical root");
+    let mut inside = HashSet::new();
+    let mut dirs = vec![canonical_root.clone()];
+    while let Some(dir) = dirs.pop() {
+        let meta = std::fs::symlink_metadata(&dir).expect("stat");
+        inside.insert((meta.dev(), meta.ino()));
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let meta = std::fs::symlink_metadata(&path).expect("stat");
+            if meta.is_dir() {
+                dirs.push(path);
+            } else if meta.is_file() {
+                inside.insert((meta.dev(), meta.ino()));
+            }
+        }
+    }
     Tree {
         _base: base,
         root,
         canonical_root,
+        inside,
     }
+}
+
+/// The roots to check: `openat2`, its fallback, the portable walk.
+fn roots(t: &Tree) -> [(&'static str, Root); 3] {
+    let fast = Root::new(&t.root).expect("root");
+    let slow = Root::new(&t.root).expect("root");
+    slow.disable_openat2();
+    let walk = Root::new(&t.root).expect("root");
+    walk.force_portable();
+    [("openat2", fast), ("fallback", slow), ("walk", walk)]
 }
 
 /// Segments worth combining: real names, the escaping symlinks, dot forms in every
@@ -253,9 +289,30 @@ fn resolve_on_disk(t: &Tree, rel: &str) -> Resolved {
     }
 }
 
-/// Where an open descriptor really points.
-fn opened_path(file: &std::fs::File) -> PathBuf {
-    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).expect("readlink fd")
+/// Where an open descriptor really points (Linux: by `/proc/self/fd`; elsewhere the
+/// canonical root when its device and inode are of the tree below the root, or `/??`).
+fn opened_path(t: &Tree, file: &std::fs::File) -> PathBuf {
+    if cfg!(target_os = "linux") {
+        use std::os::fd::AsRawFd;
+        std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).expect("readlink fd")
+    } else if is_inside(t, file) {
+        t.canonical_root.clone()
+    } else {
+        PathBuf::from("/??")
+    }
+}
+
+/// Whether `file` is one of the files or directories below the root.
+fn is_inside(t: &Tree, file: &std::fs::File) -> bool {
+    let meta = file.metadata().expect("fstat");
+    t.inside.contains(&(meta.dev(), meta.ino()))
+}
+
+/// What an open gave, to compare the ways: the file's identity, or a refusal.
+fn outcome(root: &Root, safe: &SafePath) -> Option<(u64, u64)> {
+    let (file, _) = root.open_file(safe).ok()?;
+    let meta = file.metadata().expect("fstat");
+    Some((meta.dev(), meta.ino()))
 }
 
 /// The whole property for one target against one `Root`; `Err` names the violation.
@@ -280,8 +337,8 @@ fn check(t: &Tree, root: &Root, target: &str) -> Result<(), String> {
     let on_disk = resolve_on_disk(t, rel);
     match root.open_file(&safe) {
         Ok((mut file, meta)) => {
-            let real = opened_path(&file);
-            if !real.starts_with(&t.canonical_root) {
+            let real = opened_path(t, &file);
+            if !real.starts_with(&t.canonical_root) || !is_inside(t, &file) {
                 return Err(format!(
                     "{target:?} ({rel:?}) opened {} outside the root",
                     real.display()
@@ -334,12 +391,18 @@ proptest! {
             static TREE: Tree = tree();
         }
         TREE.with(|t| {
-            let fast = Root::new(&t.root).expect("root");
-            let slow = Root::new(&t.root).expect("root");
-            slow.disable_openat2();
+            let roots = roots(t);
             for target in &targets {
-                check(t, &fast, target).map_err(|e| TestCaseError::fail(format!("openat2: {e}")))?;
-                check(t, &slow, target).map_err(|e| TestCaseError::fail(format!("fallback: {e}")))?;
+                for (way, root) in &roots {
+                    check(t, root, target).map_err(|e| TestCaseError::fail(format!("{way}: {e}")))?;
+                }
+                if let Some(safe) = SafePath::from_request_path(target) {
+                    let [a, b, c] = roots.each_ref().map(|(_, root)| outcome(root, &safe));
+                    prop_assert!(
+                        a == b && b == c,
+                        "{target:?}: openat2 {a:?}, fallback {b:?}, walk {c:?}"
+                    );
+                }
             }
             Ok::<(), TestCaseError>(())
         })?;
@@ -351,9 +414,7 @@ proptest! {
 #[test]
 fn symlinks_out_of_the_root_are_refused_in_every_spelling() {
     let t = tree();
-    let fast = Root::new(&t.root).expect("root");
-    let slow = Root::new(&t.root).expect("root");
-    slow.disable_openat2();
+    let roots = roots(&t);
     let outside = [
         "/rel-out.txt",
         "/%72el-out.txt",
@@ -375,17 +436,18 @@ fn symlinks_out_of_the_root_are_refused_in_every_spelling() {
         let Some(safe) = SafePath::from_request_path(target) else {
             continue; // refused by the core already
         };
-        for root in [&fast, &slow] {
+        for (way, root) in &roots {
             match root.open_file(&safe) {
                 Err(FileError::Forbidden | FileError::NotFound) => checked += 1,
-                Err(e) => panic!("{target}: {e:?}"),
-                Ok((f, _)) => panic!("{target} opened {}", opened_path(&f).display()),
+                Err(e) => panic!("{way}: {target}: {e:?}"),
+                Ok((f, _)) => panic!("{way}: {target} opened {}", opened_path(&t, &f).display()),
             }
         }
     }
     assert!(
-        checked >= 20,
-        "only {checked} spellings reached the runtime"
+        checked >= 10 * roots.len(),
+        "only {} spellings reached the runtime",
+        checked / roots.len()
     );
     // And the way back in through an escaping directory link, or a link inside, works.
     for (target, want) in [
@@ -396,28 +458,35 @@ fn symlinks_out_of_the_root_are_refused_in_every_spelling() {
         ("/sub/deep/c.txt", "file c"),
     ] {
         let safe = SafePath::from_request_path(target).expect("safe");
-        for root in [&fast, &slow] {
+        for (way, root) in &roots {
             let (mut f, _) = root
                 .open_file(&safe)
-                .unwrap_or_else(|e| panic!("{target}: {e:?}"));
+                .unwrap_or_else(|e| panic!("{way}: {target}: {e:?}"));
             let mut s = String::new();
             f.read_to_string(&mut s).expect("read");
-            assert_eq!(s, want, "{target}");
+            assert_eq!(s, want, "{way}: {target}");
         }
     }
-    for target in ["/sub/up/www/a.txt", "/rel-dir-out/www/a.txt"] {
+    for target in [
+        "/sub/up/www/a.txt",
+        "/rel-dir-out/www/a.txt",
+        "/dir-out/www/sub/b.html",
+    ] {
         // Out of the root and back in: whatever is opened is below the root.
         let safe = SafePath::from_request_path(target).expect("safe");
-        for root in [&fast, &slow] {
+        for (way, root) in &roots {
             if let Ok((f, _)) = root.open_file(&safe) {
-                assert!(opened_path(&f).starts_with(&t.canonical_root), "{target}");
+                assert!(
+                    opened_path(&t, &f).starts_with(&t.canonical_root) && is_inside(&t, &f),
+                    "{way}: {target}"
+                );
             }
         }
     }
     for target in ["/loop", "/loop/x"] {
         let safe = SafePath::from_request_path(target).expect("safe");
-        for root in [&fast, &slow] {
-            assert!(root.open_file(&safe).is_err(), "{target}");
+        for (way, root) in &roots {
+            assert!(root.open_file(&safe).is_err(), "{way}: {target}");
         }
     }
 }
@@ -458,31 +527,32 @@ fn the_generated_targets_reach_the_runtime() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let t = tree();
-    let root = Root::new(&t.root).expect("root");
-    let mut runner = TestRunner::deterministic();
-    let strategy = target();
-    let (mut passed_core, mut opened, mut forbidden) = (0, 0, 0);
-    for _ in 0..3000 {
-        let target = strategy.new_tree(&mut runner).expect("generate").current();
-        let Some(safe) = SafePath::from_request_path(&target) else {
-            continue;
-        };
-        passed_core += 1;
-        let outside = matches!(resolve_on_disk(&t, safe.as_str()), Resolved::Outside);
-        match root.open_file(&safe) {
-            Ok(_) => opened += 1,
-            Err(_) if outside => forbidden += 1,
-            Err(_) => {}
+    for (way, root) in roots(&t) {
+        let mut runner = TestRunner::deterministic();
+        let strategy = target();
+        let (mut passed_core, mut opened, mut forbidden) = (0, 0, 0);
+        for _ in 0..3000 {
+            let target = strategy.new_tree(&mut runner).expect("generate").current();
+            let Some(safe) = SafePath::from_request_path(&target) else {
+                continue;
+            };
+            passed_core += 1;
+            let outside = matches!(resolve_on_disk(&t, safe.as_str()), Resolved::Outside);
+            match root.open_file(&safe) {
+                Ok(_) => opened += 1,
+                Err(_) if outside => forbidden += 1,
+                Err(_) => {}
+            }
         }
+        assert!(
+            passed_core > 400,
+            "{way}: only {passed_core} of 3000 passed the core"
+        );
+        assert!(opened > 60, "{way}: only {opened} opened");
+        assert!(
+            forbidden > 200,
+            "{way}: only {forbidden} resolved outside (and were refused)"
+        );
+        eprintln!("{way}: 3000 targets: {passed_core} passed the core, {opened} opened, {forbidden} resolved outside");
     }
-    assert!(
-        passed_core > 400,
-        "only {passed_core} of 3000 passed the core"
-    );
-    assert!(opened > 60, "only {opened} opened");
-    assert!(
-        forbidden > 200,
-        "only {forbidden} resolved outside (and were refused)"
-    );
-    eprintln!("3000 targets: {passed_core} passed the core, {opened} opened, {forbidden} resolved outside");
 }

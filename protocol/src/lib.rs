@@ -66,7 +66,7 @@ internal!(
 );
 mod conn;
 
-pub use config::{BodyBudget, Config, PathRules};
+pub use config::{BodyBudget, Config, PathRules, DEFAULT_BODY_BUDGET};
 pub use conn::{Action, Connection, FileError, FileMeta, Input, UploadError};
 pub use response::overload_response;
 pub use target::SafePath;

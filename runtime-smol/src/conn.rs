@@ -16,7 +16,6 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsFd;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -235,9 +234,9 @@ async fn send_body(
         }
         Body::File(f) => {
             // Head and body leave in full segments (see `set_cork`).
-            set_cork(stream.as_fd(), true);
+            set_cork(stream.get_ref(), true);
             let result = send_file_all(stream, out, f, offset, len, stall).await;
-            set_cork(stream.as_fd(), false);
+            set_cork(stream.get_ref(), false);
             result
         }
         Body::None => Err(io::Error::other("SendFile for a directory")),
@@ -259,7 +258,7 @@ async fn send_file_all(
         let sent = with_stall(
             stream.write_with(|s| {
                 let left = end - pos;
-                host::sendfile::send_file(s.as_fd(), f, &mut pos, left)
+                host::sendfile::send_file(s, f, &mut pos, left)
             }),
             stall,
         )

@@ -14,15 +14,23 @@
 //!        Send        → appended to one buffer, written before the next read / at close
 //!        OpenFile    → files.rs: host::files::Root::open_file on the blocking
 //!                      pool (smol::unblock); small files are read there too
-//!        SendFile    → small: copied from the bytes read at open; large: sendfile(2) on
-//!                      the non-blocking socket (Async::write_with, retried when full)
+//!        SendFile    → small: copied from the bytes read at open; large: host::sendfile
+//!                      (the platform's sendfile, or a buffered copy) on the non-blocking
+//!                      socket (Async::write_with, retried when full)
 //!        WriteUpload → Root::write_upload (atomic) on the blocking pool
 //!        Close       → flush, shut down our side, drain briefly, close
 //! ```
 //!
 //! Everything both runtimes share — the command line, the web root (opening files
-//! beneath it, atomic uploads), sendfile, logging, clocks, signals — is the library of
-//! `runtime-std`; this crate only schedules it differently.
+//! beneath it, atomic uploads), sendfile, logging, clocks, signals — is the `host`
+//! crate; this crate only schedules it differently.
+//!
+//! Platforms: smol's reactor is epoll on Linux, kqueue on macOS and FreeBSD, IOCP on
+//! Windows; the code here is the same on all but for two Unix-only calls. The shutdown
+//! descriptor is waited on as readable; with portable sockets ([`host::portable_sockets`]:
+//! Windows, and Linux with `PORTABLE_IO=1`) the shutdown flag is checked every 100 ms
+//! instead. And on Unix the listen backlog is raised to 4096 by calling `listen(2)`
+//! again; Windows keeps std's. The file body goes by `host::sendfile` (see there).
 
 mod conn;
 mod files;
@@ -49,7 +57,10 @@ use host::webroot::WebRoot;
 /// Pause after a failed `accept` (e.g. EMFILE) before trying again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// The listen backlog (std's default is smaller than a burst of connects).
+#[cfg(unix)]
 const BACKLOG: i32 = 4096;
+/// Without a shutdown descriptor to wait on, how often the flag is checked.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
 /// Runs the server until Ctrl-C / SIGTERM; the exit code is what `main` returns.
 pub fn run(args: &Args) -> ExitCode {
@@ -59,7 +70,8 @@ pub fn run(args: &Args) -> ExitCode {
     // running server's uploads.
     let web = WebRoot::new(root);
     web.clean_up();
-    // Re-listening on a listening socket only changes its backlog (Linux).
+    // Re-listening on a listening socket only changes its backlog (Unix).
+    #[cfg(unix)]
     if let Err(e) = rustix::net::listen(&listener, BACKLOG) {
         warn!("could not raise the listen backlog: {e}");
     }
@@ -121,28 +133,31 @@ pub fn run(args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Waits until Ctrl-C or SIGTERM (the shutdown descriptor turns readable).
+/// Waits until Ctrl-C or SIGTERM: on Unix until the shutdown descriptor turns readable;
+/// with portable sockets (or if the descriptor cannot be watched), by checking the flag
+/// every [`SIGNAL_POLL`].
 async fn wait_for_signal(stop: &Shutdown) {
-    let watched = stop.as_fd().try_clone_to_owned().and_then(Async::new);
-    match watched {
-        Ok(fd) => {
-            while !stop.requested() {
-                if fd.readable().await.is_err() {
-                    break;
+    #[cfg(unix)]
+    if !host::portable_sockets() {
+        match stop.as_fd().try_clone_to_owned().and_then(Async::new) {
+            Ok(fd) => {
+                while !stop.requested() {
+                    if fd.readable().await.is_err() {
+                        break;
+                    }
                 }
+                return;
             }
+            Err(e) => warn!("cannot watch the shutdown descriptor ({e}); checking every 100 ms"),
         }
-        Err(e) => {
-            warn!("cannot watch the shutdown descriptor ({e}); checking every 100 ms");
-            while !stop.requested() {
-                Timer::after(Duration::from_millis(100)).await;
-            }
-        }
+    }
+    while !stop.requested() {
+        Timer::after(SIGNAL_POLL).await;
     }
 }
 
 /// Tells every connection that the server is closing (idle ones close at once), then
-/// waits until none is left or [`DRAIN`] has passed.
+/// waits until none is left or [`DRAIN_LIMIT`] has passed.
 async fn stop_and_drain(shared: &Shared, closing: Sender<()>) {
     closing.close();
     let until = Instant::now() + DRAIN_LIMIT;

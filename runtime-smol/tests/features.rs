@@ -1,4 +1,5 @@
 //! Issue 7 over sockets (runtime-std/tests/features/), run unchanged against runtime-smol.
+#![cfg(unix)]
 
 #[path = "../../runtime-std/tests/suite/mod.rs"]
 mod suite;

@@ -1,5 +1,6 @@
 //! Issue 6 over sockets (runtime-std/tests/hardening/), run unchanged against
 //! runtime-smol. Its 1,000-dripper slowloris test is in tests/smol_only.rs.
+#![cfg(unix)]
 
 #[path = "../../runtime-std/tests/suite/mod.rs"]
 mod suite;

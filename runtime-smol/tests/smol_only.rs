@@ -4,6 +4,7 @@
 //!
 //! Each test starts the real binary on 127.0.0.1 port 0 and talks to it over sockets;
 //! every wait is bounded.
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,5 +1,6 @@
 //! The shared integration suite (runtime-std/tests/suite/) run, unchanged, against
 //! runtime-smol.
+#![cfg(unix)]
 
 #[path = "../../runtime-std/tests/suite/mod.rs"]
 mod suite;

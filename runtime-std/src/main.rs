@@ -2,6 +2,7 @@
 //! See `src/server.rs` for the shape of the server, and the `host` crate for what it
 //! shares with runtime-smol.
 
+mod net;
 mod pool;
 mod server;
 

@@ -5,13 +5,13 @@
 //! write the buffer, block in `read` with `SO_RCVTIMEO` set from the core's deadline, and
 //! hand the core what happened (`receive`, `receive_eof` or `timeout`). Small files are
 //! read into the same buffer as their head, so a small response is one `write`; large
-//! ones go by `sendfile` after the head.
+//! ones go after the head by `host::sendfile` (the platform's `sendfile`, or a buffered
+//! copy). The socket calls that differ per platform are in `net.rs`.
 
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Both, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -24,13 +24,10 @@ use host::shutdown::{Shutdown, DRAIN_LIMIT};
 use host::webroot::WebRoot;
 use log::{debug, error, info, warn};
 use protocol::{Action, Config, Connection, Input};
-use rustix::event::{PollFd, PollFlags};
-use rustix::net::RecvFlags;
 
+use crate::net;
 use crate::pool::Pool;
 
-/// Files up to this size are read into the response buffer (one write with the head);
-/// larger ones are sent with `sendfile`.
 /// The read buffer of a worker.
 const READ_BUF: usize = 64 * 1024;
 
@@ -72,7 +69,7 @@ enum Flow {
     Stop,
 }
 
-/// What the actions of one batch wrote (into the buffer or by `sendfile`).
+/// What the actions of one batch wrote (into the buffer or by `send_file`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Wrote {
     Nothing,
@@ -180,8 +177,8 @@ impl Server {
             if let Some(slot) = slot {
                 // Shutting down: an idle connection closes unless a request is waiting.
                 if self.shutdown.requested() && slot.idle.load(Ordering::SeqCst) {
-                    match rustix::net::recv(stream, &mut *input, RecvFlags::DONTWAIT) {
-                        Ok((_, n)) if n > 0 => {
+                    match net::read_now(stream, input) {
+                        Ok(n) if n > 0 => {
                             slot.idle.store(false, Ordering::SeqCst);
                             conn.handle(self.clock.now(), Input::Received(&input[..n]));
                             continue;
@@ -203,7 +200,11 @@ impl Server {
                 }
                 continue;
             }
-            let remaining = Duration::from_millis(deadline - now.mono_ms);
+            let mut remaining = Duration::from_millis(deadline - now.mono_ms);
+            if let Some(cap) = net::read_wait_cap() {
+                // Portable sockets: look at the shutdown flag at least this often.
+                remaining = remaining.min(cap);
+            }
             // Re-arm SO_RCVTIMEO only when it would wake us too late or much too early.
             let rearm = match read_timeout {
                 None => true,
@@ -321,7 +322,7 @@ fn flush(stream: &TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
     result
 }
 
-/// A file body: small ones join the buffered head, large ones go by sendfile.
+/// A file body: small ones join the buffered head, large ones go by `send_file`.
 fn send_body(
     stream: &TcpStream,
     file: &Opened,
@@ -337,9 +338,9 @@ fn send_body(
         }
         Body::File(f) => {
             // Cork while the head and the body go out, so the kernel sends full segments.
-            set_cork(stream.as_fd(), true);
+            set_cork(stream, true);
             let result = flush(stream, out).and_then(|()| send_file_all(stream, f, offset, len));
-            set_cork(stream.as_fd(), false);
+            set_cork(stream, false);
             result
         }
         Body::None => Err(io::Error::other("SendFile for a directory")),
@@ -350,7 +351,7 @@ fn send_file_all(stream: &TcpStream, file: &File, mut offset: u64, len: u64) -> 
     let end = offset.saturating_add(len);
     while offset < end {
         let left = end - offset;
-        match send_file(stream.as_fd(), file, &mut offset, left) {
+        match send_file(stream, file, &mut offset, left) {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -369,14 +370,8 @@ fn send_file_all(stream: &TcpStream, file: &File, mut offset: u64, len: u64) -> 
 /// more than we read — the usual close after `Connection: close` has nothing pending,
 /// and a worker should not wait then.
 fn linger(stream: &TcpStream) {
-    let mut probe = [0u8; 1];
-    match rustix::net::recv(
-        stream,
-        &mut probe[..],
-        RecvFlags::DONTWAIT | RecvFlags::PEEK,
-    ) {
-        Err(_) | Ok((_, 0)) => {}
-        Ok(_) => host::linger::linger(stream),
+    if net::has_unread(stream) {
+        host::linger::linger(stream);
     }
 }
 
@@ -391,54 +386,12 @@ pub fn run(
     let pool = Pool::new("worker", workers, queue, move |i, (stream, peer)| {
         handler_server.serve(i, stream, peer)
     })?;
-    listener.set_nonblocking(true)?;
     let shutdown = server.shutdown.clone();
-    let mut accept_errors = 0u64;
-    while !shutdown.requested() {
-        let mut fds = [
-            PollFd::new(&listener, PollFlags::IN),
-            PollFd::from_borrowed_fd(shutdown.as_fd(), PollFlags::IN),
-        ];
-        match rustix::event::poll(&mut fds, None) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => {
-                error!("poll on the listener failed: {e}");
-                shutdown.wait_timeout(Duration::from_millis(100));
-            }
+    net::accept_until(&listener, &shutdown, |stream, peer| {
+        if let Err((stream, peer)) = pool.try_submit((stream, peer)) {
+            overload(&server, stream, peer, workers, queue);
         }
-        if shutdown.requested() {
-            break;
-        }
-        loop {
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    accept_errors = 0;
-                    if stream.set_nonblocking(false).is_err() {
-                        continue;
-                    }
-                    if let Err((stream, peer)) = pool.try_submit((stream, peer)) {
-                        overload(&server, stream, peer, workers, queue);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) => {}
-                Err(e) => {
-                    // EMFILE, ENFILE, ENOBUFS...: the connection waits in the backlog;
-                    // pause instead of spinning on it.
-                    accept_errors += 1;
-                    if accept_errors == 1 || accept_errors.is_power_of_two() {
-                        error!("accept failed ({accept_errors} in a row): {e}; retrying in 100 ms");
-                    }
-                    shutdown.wait_timeout(Duration::from_millis(100));
-                    break;
-                }
-            }
-        }
-    }
+    })?;
     drop(listener);
     let deadline = Instant::now() + DRAIN_LIMIT;
     info!(

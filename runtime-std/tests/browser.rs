@@ -1,4 +1,5 @@
 //! The bundled page in headless Chromium, against runtime-std (see browser/mod.rs).
+#![cfg(unix)]
 
 #[path = "browser/mod.rs"]
 #[macro_use]

@@ -1,4 +1,5 @@
 //! The shared integration suite (tests/suite/) run against runtime-std.
+#![cfg(unix)]
 
 #[path = "suite/mod.rs"]
 mod suite;

@@ -1,0 +1,205 @@
+//! Windows: std only. Canonicalize, check the prefix, open, check again — with the
+//! check-then-open window the [module doc](super) describes — and a never-overwriting
+//! rename by hard link.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::windows::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use protocol::{FileError, FileMeta};
+
+use super::{CREATE, RENAME, UPLOADS};
+
+/// `CreateFileW` opens a directory only with this flag.
+const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+/// Too many levels of symbolic links.
+const ERROR_CANT_RESOLVE_FILENAME: i32 = 1921;
+
+/// Nothing is held on Windows: the root is its canonical path.
+#[derive(Debug)]
+pub(super) struct RootDir;
+
+impl RootDir {
+    pub(super) fn open(path: &Path) -> io::Result<RootDir> {
+        if !std::fs::metadata(path)?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
+        }
+        Ok(RootDir)
+    }
+
+    pub(super) fn portable(&self) -> bool {
+        true
+    }
+
+    pub(super) fn disable_openat2(&self) {}
+
+    pub(super) fn force_portable(&self) {}
+
+    pub(super) fn open_file(&self, root: &Path, rel: &str) -> Result<(File, FileMeta), FileError> {
+        // `root` is a verbatim `\\?\` path, where `/` is no separator: push each name.
+        let mut joined = root.to_path_buf();
+        for name in rel.split('/') {
+            if !plain_name(name) {
+                return Err(FileError::Forbidden);
+            }
+            joined.push(name);
+        }
+        let real = joined.canonicalize().map_err(open_error)?;
+        if !real.starts_with(root) {
+            return Err(FileError::Forbidden);
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+            .open(&real)
+            .map_err(open_error)?;
+        // The window: what was checked is a name, what was opened a handle. Checking the
+        // name again narrows it (a swap that is still in place is caught).
+        if real.canonicalize().map_err(open_error)? != real {
+            return Err(FileError::Forbidden);
+        }
+        let meta = file.metadata().map_err(open_error)?;
+        let is_dir = meta.is_dir();
+        if !is_dir && !meta.is_file() {
+            return Err(FileError::NotFound);
+        }
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        let meta = FileMeta {
+            len: meta.len(),
+            mtime_secs: mtime.as_secs(),
+            mtime_nanos: mtime.subsec_nanos(),
+            is_dir,
+        };
+        Ok((file, meta))
+    }
+
+    /// `uploads/`, created if missing; never a symlink or junction (checked, then used:
+    /// the same window as opening).
+    pub(super) fn uploads_dir(&self, root: &Path) -> io::Result<PathBuf> {
+        let dir = root.join(UPLOADS);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+        // is_dir() is false for a symlink or junction.
+        if std::fs::symlink_metadata(&dir)?.is_dir() {
+            Ok(dir)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ))
+        }
+    }
+
+    /// The steps of an upload, each naming itself on failure.
+    pub(super) fn write_new(
+        &self,
+        dir: &Path,
+        tmp: &str,
+        name: &str,
+        body: &[u8],
+    ) -> Result<(), (&'static str, io::Error)> {
+        let tmp = dir.join(tmp);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| (CREATE, e))?;
+        file.write_all(body).map_err(|e| ("write", e))?;
+        file.sync_all().map_err(|e| ("sync", e))?;
+        drop(file);
+        // A hard link fails (ERROR_ALREADY_EXISTS) when the name exists.
+        std::fs::hard_link(&tmp, dir.join(name)).map_err(|e| (RENAME, e))?;
+        std::fs::remove_file(&tmp).map_err(|e| ("unlink", e))
+    }
+}
+
+/// Removes the temporary of a failed upload (best effort).
+pub(super) fn remove_temporary(dir: &Path, tmp: &str) {
+    let _ = std::fs::remove_file(dir.join(tmp));
+}
+
+/// A name Windows opens as itself: no device names (`CON`, `COM1.txt`, …), no `:`
+/// (alternate data streams), no trailing dot or space (stripped by Windows), no 8.3 short
+/// names (`PROGRA~1`), no wildcard or control characters.
+fn plain_name(name: &str) -> bool {
+    const DEVICES: [&str; 7] = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"];
+    if name.is_empty()
+        || name.ends_with(['.', ' '])
+        || name.contains([':', '<', '>', '"', '|', '?', '*', '\\'])
+        || name.chars().any(char::is_control)
+    {
+        return false;
+    }
+    let stem = name.split('.').next().unwrap_or(name).trim_end_matches(' ');
+    let upper = stem.to_ascii_uppercase();
+    let numbered = |prefix: &str| {
+        upper.strip_prefix(prefix).is_some_and(|n| {
+            matches!(
+                n,
+                "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "¹" | "²" | "³"
+            )
+        })
+    };
+    if DEVICES.contains(&upper.as_str()) || numbered("COM") || numbered("LPT") {
+        return false;
+    }
+    !stem
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'~' && w[1].is_ascii_digit())
+}
+
+fn open_error(e: io::Error) -> FileError {
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidFilename => {
+            FileError::NotFound
+        }
+        io::ErrorKind::PermissionDenied => FileError::Forbidden,
+        _ if e.raw_os_error() == Some(ERROR_CANT_RESOLVE_FILENAME) => FileError::Forbidden,
+        _ => FileError::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_name;
+
+    #[test]
+    fn odd_windows_names_are_refused() {
+        for name in ["a.txt", "index.html", "con-tact.txt", "COM10", "a~b.txt"] {
+            assert!(plain_name(name), "{name}");
+        }
+        for name in [
+            "CON",
+            "con.txt",
+            "NUL ",
+            "COM1",
+            "lpt¹.x",
+            "a.txt:stream",
+            "a.",
+            "a ",
+            "PROGRA~1",
+            "",
+            "a*b",
+            "CONIN$",
+        ] {
+            assert!(!plain_name(name), "{name}");
+        }
+    }
+}
