@@ -77,6 +77,10 @@ pub struct Args {
     /// Memory all upload bodies in flight may hold together, in bytes (past it: 503)
     #[arg(long, value_name = "BYTES", default_value_t = protocol::DEFAULT_BODY_BUDGET, value_parser = clap::value_parser!(u64).range(1024..=1 << 40))]
     pub max_body_memory: u64,
+    /// List a directory that has no index.html (HTML, or JSON with `Accept:
+    /// application/json`); `/DIR` redirects to `/DIR/`. Off: directories are 404
+    #[arg(long)]
+    pub dir_listing: bool,
     /// Another name this server answers to in `Host` (repeatable)
     #[arg(long, value_name = "NAME")]
     pub allow_host: Vec<String>,
@@ -186,6 +190,7 @@ impl Args {
         config.max_requests = self.max_requests.max(1);
         config.max_body = self.max_body;
         config.cache_control = self.cache_control.clone();
+        config.dir_listing = self.dir_listing;
         config.body_budget = std::sync::Arc::new(protocol::BodyBudget::new(self.max_body_memory));
         config.path_rules = if cfg!(windows) {
             protocol::PathRules::Windows

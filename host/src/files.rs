@@ -53,7 +53,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use log::{error, warn};
-use protocol::{FileError, FileMeta, SafePath, UploadError};
+use protocol::{DirEntry, FileError, FileMeta, SafePath, UploadError};
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -101,6 +101,39 @@ impl Root {
     /// time. A directory gives `is_dir: true` (and the returned handle is of no use).
     pub fn open_file(&self, path: &SafePath) -> Result<(File, FileMeta), FileError> {
         self.sys.open_file(&self.path, path.as_str())
+    }
+
+    /// Lists directory `dir` below the root (`SafePath::root()`: the root itself) for
+    /// `--dir-listing`: each visible entry with what it is, opened through the same
+    /// door as a file, so a symlink counts as its target and one that leads out of the
+    /// root (or nowhere) is left out. At most [`protocol::MAX_LISTED`] entries; the
+    /// second value counts the names past that. Blocks on the disk.
+    pub fn list_dir(&self, dir: &SafePath) -> Result<(Vec<DirEntry>, u64), FileError> {
+        let mut names = Vec::new();
+        let mut unread = 0u64;
+        self.sys.read_names(&self.path, dir.as_str(), |name| {
+            if names.len() < protocol::MAX_LISTED {
+                names.push(name.to_string());
+            } else {
+                unread += 1;
+            }
+        })?;
+        let mut entries = Vec::with_capacity(names.len());
+        for name in names {
+            // Hidden names are never listed (the core drops them too): not even opened.
+            let Some(path) = dir.join(&name) else {
+                continue;
+            };
+            if let Ok((_, meta)) = self.open_file(&path) {
+                entries.push(DirEntry {
+                    name,
+                    is_dir: meta.is_dir,
+                    size: if meta.is_dir { 0 } else { meta.len },
+                    mtime_secs: meta.mtime_secs,
+                });
+            }
+        }
+        Ok((entries, unread))
     }
 
     /// Writes `uploads/NAME` atomically and without overwriting (see the module doc).

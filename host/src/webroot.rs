@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use log::{error, warn};
-use protocol::{FileError, SafePath, UploadError};
+use protocol::{DirEntry, FileError, SafePath, UploadError};
 
 use crate::cache::{load, FileCache, Opened};
 use crate::files::{Root, UPLOADS};
@@ -73,6 +73,12 @@ impl WebRoot {
             Lookup::Hit(result) => result,
             Lookup::Miss(miss) => miss.load(),
         }
+    }
+
+    /// Lists a directory for `--dir-listing` (blocks on the disk: run it where that is
+    /// allowed). See [`Root::list_dir`].
+    pub fn list_dir(&self, dir: &SafePath) -> Result<(Vec<DirEntry>, u64), FileError> {
+        self.root.list_dir(dir)
     }
 
     /// Writes `uploads/NAME` (blocks on the disk: `fsync`), and makes sure the next

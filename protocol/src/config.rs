@@ -27,6 +27,8 @@ pub struct Config {
     pub server_name: String,
     /// Which file-name rules the platform needs beyond the portable ones.
     pub path_rules: PathRules,
+    /// `--dir-listing`: a directory without `index.html` is listed (else 404).
+    pub dir_listing: bool,
     /// The memory all upload bodies in flight may hold together (every connection of a
     /// server shares it); past it, `503` with `Retry-After`.
     pub body_budget: Arc<BodyBudget>,
@@ -107,6 +109,7 @@ impl Config {
             cache_control: "no-cache".to_string(),
             server_name: concat!("rust-file-server/", env!("CARGO_PKG_VERSION")).to_string(),
             path_rules: PathRules::default(),
+            dir_listing: false,
             body_budget: Arc::new(BodyBudget::new(DEFAULT_BODY_BUDGET)),
         }
     }

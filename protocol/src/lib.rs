@@ -58,6 +58,7 @@ internal!(
     config,
     framing,
     host,
+    listing,
     mime,
     parse,
     response,
@@ -68,6 +69,7 @@ mod conn;
 
 pub use config::{BodyBudget, Config, PathRules, DEFAULT_BODY_BUDGET};
 pub use conn::{Action, Connection, FileError, FileMeta, Input, UploadError};
+pub use listing::{DirEntry, Listing, MAX_READ as MAX_LISTED};
 pub use response::overload_response;
 pub use target::SafePath;
 

@@ -73,6 +73,8 @@ pub struct RequestHead {
     /// `Accept-Encoding` allows `br` / `gzip`.
     pub accept_br: bool,
     pub accept_gzip: bool,
+    /// `Accept` prefers `application/json` to `text/html` (a directory listing as JSON).
+    pub accept_json: bool,
 }
 
 /// The outcome of looking at the start of the input buffer.
@@ -157,9 +159,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
         if_range: None,
         accept_br: false,
         accept_gzip: false,
+        accept_json: false,
     };
     let mut lengths = framing::LengthFields::default();
     let mut codings = AcceptEncoding::default();
+    let mut media = AcceptMedia::default();
     let (mut saw_close, mut saw_keep_alive) = (false, false);
     for h in req.headers.iter() {
         let name = h.name;
@@ -200,10 +204,13 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
             single(&mut head.if_range, value);
         } else if name.eq_ignore_ascii_case("accept-encoding") {
             codings.add(value);
+        } else if name.eq_ignore_ascii_case("accept") {
+            media.add(value);
         }
     }
     head.accept_br = codings.allows(codings.br);
     head.accept_gzip = codings.allows(codings.gzip);
+    head.accept_json = media.prefers_json();
     head.framing = lengths.finish(minor)?;
     if head.host_count != 1 {
         head.host = None;
@@ -304,6 +311,51 @@ fn single(field: &mut Option<String>, value: &[u8]) {
         Some(_) => Some(String::new()),
         None => Some(std::str::from_utf8(value).unwrap_or("").to_string()),
     };
+}
+
+/// What `Accept` says of the two forms of a directory listing: the q-value of
+/// `application/json` and of `text/html` (a media range such as `text/*` or `*/*` does
+/// not count: JSON only when asked for by name, and not less than HTML).
+#[derive(Default)]
+struct AcceptMedia {
+    json: Option<u16>,
+    html: Option<u16>,
+}
+
+impl AcceptMedia {
+    fn add(&mut self, value: &[u8]) {
+        for item in list(value) {
+            let mut parts = item.split(|&b| b == b';');
+            let range = trim_ows(parts.next().unwrap_or(b""));
+            let q = parts
+                .filter_map(|p| trim_ows(p).strip_prefix(b"q=").or_else(|| trim_ows(p).strip_prefix(b"Q=")))
+                .map(qvalue)
+                .next()
+                .unwrap_or(1000);
+            if range.eq_ignore_ascii_case(b"application/json") {
+                self.json = Some(self.json.map_or(q, |old| old.max(q)));
+            } else if range.eq_ignore_ascii_case(b"text/html") {
+                self.html = Some(self.html.map_or(q, |old| old.max(q)));
+            }
+        }
+    }
+
+    fn prefers_json(&self) -> bool {
+        match (self.json, self.html) {
+            (Some(j), Some(h)) => j > 0 && j >= h,
+            (Some(j), None) => j > 0,
+            _ => false,
+        }
+    }
+}
+
+/// A q-value in thousandths (`0.5` → 500); malformed is 0.
+fn qvalue(v: &[u8]) -> u16 {
+    let text = std::str::from_utf8(v).unwrap_or("");
+    match text.parse::<f32>() {
+        Ok(q) if (0.0..=1.0).contains(&q) => (q * 1000.0).round() as u16,
+        _ => 0,
+    }
 }
 
 /// What `Accept-Encoding` says of the codings we may send (RFC 9110 §12.5.3): a coding

@@ -31,11 +31,58 @@ impl SafePath {
         resolve_path(path, PathRules::Posix).ok()
     }
 
+    /// The entry `name` of this directory (`SafePath::root()` for the root): `None` when
+    /// `name` is not one plain, visible name (empty, `.`, `..`, hidden, with `/`, `\` or
+    /// NUL). For runtimes listing a directory.
+    pub fn join(&self, name: &str) -> Option<SafePath> {
+        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\', '\0']) {
+            return None;
+        }
+        Some(if self.0.is_empty() {
+            SafePath(name.to_string())
+        } else {
+            SafePath(format!("{}/{name}", self.0))
+        })
+    }
+
+    /// The web root itself (an empty path), as [`crate::Action::ListDir`] names it.
+    pub fn root() -> SafePath {
+        SafePath(String::new())
+    }
+
+    /// The directory holding this path's last name (`docs/index.html` → `docs`;
+    /// `index.html` → the root).
+    pub(crate) fn parent(&self) -> SafePath {
+        match self.0.rsplit_once('/') {
+            Some((dir, _)) => SafePath(dir.to_string()),
+            None => SafePath::root(),
+        }
+    }
+
+    /// The URL path of this directory, percent-encoded, with a trailing slash
+    /// (`a b/c` → `/a%20b/c/`).
+    pub(crate) fn dir_url(&self) -> String {
+        let mut url = String::with_capacity(self.0.len() + 2);
+        for seg in self.0.split('/').filter(|s| !s.is_empty()) {
+            url.push('/');
+            url.extend(percent_encoding::utf8_percent_encode(seg, SEGMENT));
+        }
+        url.push('/');
+        url
+    }
+
     /// The same path with a suffix on the file name (`a.html` → `a.html.gz`).
     pub fn with_suffix(&self, suffix: &str) -> SafePath {
         SafePath(format!("{}{}", self.0, suffix))
     }
 }
+
+/// Everything but the unreserved characters is percent-encoded in a URL segment.
+pub(crate) const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 const FORBIDDEN: Refusal = Refusal::keep(403, "path escapes the web root");
 
@@ -57,7 +104,9 @@ pub fn resolve_path(path: &str, rules: PathRules) -> Result<SafePath, Refusal> {
     let decoded = percent_decode(raw)
         .decode_utf8()
         .map_err(|_| Refusal::keep(400, "request path is not UTF-8"))?;
-    if decoded.contains(['\\', '\0']) || decoded.chars().any(char::is_control) {
+    // Control characters other than NUL are legal in file names (a name with a newline
+    // must round-trip from a directory listing); log lines and headers escape them.
+    if decoded.contains(['\\', '\0']) {
         return Err(FORBIDDEN);
     }
     let mut out = String::with_capacity(decoded.len() + 10);
@@ -95,7 +144,10 @@ pub fn resolve_path(path: &str, rules: PathRules) -> Result<SafePath, Refusal> {
 /// Whether Windows would open this segment as named (see [`PathRules::Windows`]).
 fn windows_safe(seg: &str) -> bool {
     const RESERVED: [&str; 7] = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"];
-    if seg.ends_with(['.', ' ']) || seg.contains([':', '<', '>', '"', '|', '?', '*']) {
+    if seg.ends_with(['.', ' '])
+        || seg.contains([':', '<', '>', '"', '|', '?', '*'])
+        || seg.chars().any(|c| c < ' ')
+    {
         return false;
     }
     // The device name is what comes before the first dot, trailing spaces ignored.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::debug;
-use protocol::{Action, Config, Connection, Input};
+use protocol::{Action, Config, Connection, Input, Listing};
 use smol::{future, Async, Timer};
 
 use host::clock::{self, Clock};
@@ -118,6 +118,19 @@ async fn drive(
                         conn.handle(shared.clock.now(), Input::WriteFailed);
                         return Err(e);
                     }
+                }
+                Action::ListDir(dir) => {
+                    // Reading a directory may block on the disk: the blocking pool.
+                    let web = Arc::clone(&shared.web);
+                    let read = smol::unblock(move || web.list_dir(&dir)).await;
+                    let result = match &read {
+                        Ok((entries, unread)) => Ok(Listing {
+                            entries,
+                            unread: *unread,
+                        }),
+                        Err(e) => Err(*e),
+                    };
+                    conn.handle(shared.clock.now(), Input::DirListed(result));
                 }
                 Action::WriteUpload { name, body } => {
                     let result = files::write_upload(&shared.web, name, body).await;

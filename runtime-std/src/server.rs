@@ -23,7 +23,7 @@ use host::sendfile::{send_file, set_cork};
 use host::shutdown::{Shutdown, DRAIN_LIMIT};
 use host::webroot::WebRoot;
 use log::{debug, error, info, warn};
-use protocol::{Action, Config, Connection, Input};
+use protocol::{Action, Config, Connection, Input, Listing};
 
 use crate::net;
 use crate::pool::Pool;
@@ -283,6 +283,17 @@ impl Server {
                     conn.handle(self.clock.now(), Input::WriteFailed);
                     return Flow::Stop;
                 }
+            }
+            Action::ListDir(dir) => {
+                let read = self.web.list_dir(&dir);
+                let result = match &read {
+                    Ok((entries, unread)) => Ok(Listing {
+                        entries,
+                        unread: *unread,
+                    }),
+                    Err(e) => Err(*e),
+                };
+                conn.handle(self.clock.now(), Input::DirListed(result));
             }
             Action::WriteUpload { name, body } => {
                 let result = self.web.write_upload(&name, &body);

@@ -93,6 +93,35 @@ impl RootDir {
         Ok((File::from(fd), meta_of(&stat)?))
     }
 
+    /// The names in directory `rel` below the root (`""`: the root), read through a
+    /// descriptor opened the same safe way as a file; not `.` or `..`, UTF-8 only.
+    pub(super) fn read_names(
+        &self,
+        root: &Path,
+        rel: &str,
+        mut each: impl FnMut(&str),
+    ) -> Result<(), FileError> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = if rel.is_empty() {
+            rustix::fs::openat(&self.dir, ".", flags, Mode::empty()).map_err(open_error)?
+        } else {
+            self.open_fd(root, rel)?
+        };
+        if !meta_of(&rustix::fs::fstat(&fd).map_err(open_error)?)?.is_dir {
+            return Err(FileError::NotFound);
+        }
+        let dir = rustix::fs::Dir::read_from(&fd).map_err(open_error)?;
+        for entry in dir {
+            let entry = entry.map_err(open_error)?;
+            if let Ok(name) = entry.file_name().to_str() {
+                if name != "." && name != ".." {
+                    each(name);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn open_fd(&self, root: &Path, rel: &str) -> Result<OwnedFd, FileError> {
         #[cfg(target_os = "linux")]
         if !self.portable() && self.openat2.load(Ordering::Relaxed) {

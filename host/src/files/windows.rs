@@ -82,6 +82,36 @@ impl RootDir {
         Ok((file, meta))
     }
 
+    /// The names in directory `rel` below the root (`""`: the root), checked the same
+    /// way as a file (with the same window).
+    pub(super) fn read_names(
+        &self,
+        root: &Path,
+        rel: &str,
+        mut each: impl FnMut(&str),
+    ) -> Result<(), FileError> {
+        let dir = if rel.is_empty() {
+            root.to_path_buf()
+        } else {
+            let (_, meta) = self.open_file(root, rel)?;
+            if !meta.is_dir {
+                return Err(FileError::NotFound);
+            }
+            let mut joined = root.to_path_buf();
+            for name in rel.split('/') {
+                joined.push(name);
+            }
+            joined.canonicalize().map_err(open_error)?
+        };
+        for entry in std::fs::read_dir(&dir).map_err(open_error)? {
+            let entry = entry.map_err(open_error)?;
+            if let Some(name) = entry.file_name().to_str() {
+                each(name);
+            }
+        }
+        Ok(())
+    }
+
     /// `uploads/`, created if missing; never a symlink or junction (checked, then used:
     /// the same window as opening).
     pub(super) fn uploads_dir(&self, root: &Path) -> io::Result<PathBuf> {

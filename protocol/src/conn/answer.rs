@@ -89,7 +89,7 @@ impl Connection {
         r: Refusal,
         fields: impl FnOnce(&mut HeadWriter<'_>),
     ) {
-        if !matches!(r.status, 404 | 405 | 412 | 415 | 416 | 500) {
+        if !matches!(r.status, 301 | 404 | 405 | 412 | 415 | 416 | 500) {
             warn!("{} refused ({}): {}", self.peer, r.status, r.reason);
         }
         let head_only = req.head.method == Method::Head;

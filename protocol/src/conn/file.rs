@@ -46,8 +46,9 @@ pub(super) enum Stage {
 type Awaiting = (Request, SafePath, Stage, Option<ContentType>);
 
 impl Connection {
-    /// A GET or HEAD of a path below the root.
-    pub(super) fn open_file(&mut self, req: Request, path: SafePath) {
+    /// A GET or HEAD of a path below the root (`dir`: the target named a directory).
+    pub(super) fn open_file(&mut self, mut req: Request, path: SafePath, dir: bool) {
+        req.dir = dir;
         let content_type = mime::content_type(path.file_name());
         self.open(req, path, Stage::First, content_type);
     }
@@ -87,6 +88,13 @@ impl Connection {
             (Stage::Variant(enc), Ok(m)) if m.is_dir => {
                 return self.next_variant(req, path, enc, content_type)
             }
+            // `/docs/` without an index.html: its listing, when listings are on.
+            (_, Err(FileError::NotFound)) if req.dir && self.config.dir_listing => {
+                let dir = path.parent();
+                self.out.push_back(Action::ListDir(dir.clone()));
+                self.state = State::AwaitListing { req, dir };
+                return;
+            }
             (_, Err(FileError::NotFound)) => {
                 return self.refuse(&req, Refusal::keep(404, "no such file"))
             }
@@ -104,6 +112,10 @@ impl Connection {
         };
         match (stage, content_type) {
             (Stage::Variant(enc), Some(ct)) => self.answer_file(&req, &path, enc, &ct, meta),
+            // `/docs` names a directory: with listings on, its URL ends in a slash.
+            _ if meta.is_dir && self.config.dir_listing && !req.dir => {
+                self.redirect_to_dir(&req, &path)
+            }
             _ if meta.is_dir => self.refuse(&req, Refusal::keep(404, "a directory is not a file")),
             (_, None) => self.refuse(&req, Refusal::keep(415, "unknown file type")),
             (Stage::First, Some(ct)) => match first_variant(&req.head, &ct) {

@@ -11,11 +11,13 @@
 //! The other files of this module name their job: [`body`] reads request bodies,
 //! [`route`] applies the `Host` rules and routes a request, [`file`] answers a file
 //! (precompressed variants, preconditions, ranges), [`upload`] checks and names uploads,
-//! [`answer`] writes answers and the access log.
+//! [`listing`] answers a directory (`--dir-listing`), [`answer`] writes answers and the
+//! access log.
 
 mod answer;
 mod body;
 mod file;
+mod listing;
 mod route;
 mod upload;
 
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use log::debug;
 
 use crate::framing::Framing;
+use crate::listing::Listing;
 use crate::mime::ContentType;
 use crate::parse::{parse_head, Parsed, RequestHead};
 use crate::response::DateCache;
@@ -45,6 +48,10 @@ pub enum Action {
     OpenFile(SafePath),
     /// Stream `len` bytes of the opened file, from `offset`, to the socket.
     SendFile { offset: u64, len: u64 },
+    /// Read the directory (below the root; `SafePath::root()` is the root itself) for a
+    /// listing, then report [`Input::DirListed`]. Only with `--dir-listing`. Leave out
+    /// entries that are symlinks leading out of the root (or nowhere).
+    ListDir(SafePath),
     /// Create `uploads/NAME` with these bytes, atomically and never overwriting, then
     /// report [`Input::UploadWritten`].
     /// The body is shared with the core until the result comes back (a name that
@@ -66,6 +73,9 @@ pub enum Input<'a> {
     FileOpened(Result<FileMeta, FileError>),
     /// The result of the last [`Action::WriteUpload`].
     UploadWritten(Result<(), UploadError>),
+    /// The result of the last [`Action::ListDir`]: the entries read (at most
+    /// [`crate::MAX_LISTED`]) and how many more there were.
+    DirListed(Result<Listing<'a>, FileError>),
     /// Every `Send` and `SendFile` handed out so far has been written to the socket.
     /// The next request is read, and the idle and head deadlines run, from now.
     Written,
@@ -112,7 +122,11 @@ pub enum UploadError {
 /// What the request asks for, decided when its head is read.
 #[derive(Debug)]
 enum Route {
-    File(SafePath),
+    /// A file below the root; `dir` when the target named a directory (`/docs/`).
+    File {
+        path: SafePath,
+        dir: bool,
+    },
     Upload,
     Options,
     /// Answered with this refusal once the body is read (or at once if it closes).
@@ -125,6 +139,9 @@ struct Request {
     head: Box<RequestHead>,
     route: Route,
     started_ms: u64,
+    /// The target named a directory (`/docs/`): with `--dir-listing`, a missing
+    /// `index.html` means "list it".
+    dir: bool,
 }
 
 #[derive(Debug)]
@@ -147,6 +164,11 @@ enum State {
         path: SafePath,
         stage: Stage,
         content_type: Option<ContentType>,
+    },
+    /// Waiting for [`Input::DirListed`] of this directory.
+    AwaitListing {
+        req: Request,
+        dir: SafePath,
     },
     /// Waiting for [`Input::UploadWritten`].
     AwaitUpload {
@@ -264,6 +286,14 @@ impl Connection {
                 }
                 None => self.ignored += 1,
             },
+            Input::DirListed(result) => {
+                if matches!(self.state, State::AwaitListing { .. }) {
+                    self.listing_result(result);
+                    self.advance();
+                } else {
+                    self.ignored += 1;
+                }
+            }
             Input::UploadWritten(result) => {
                 if matches!(self.state, State::AwaitUpload { .. }) {
                     self.upload_result(result);
@@ -521,6 +551,7 @@ impl Connection {
             head,
             route: Route::Options,
             started_ms: self.now.mono_ms,
+            dir: false,
         };
         let path = match self.check_host(&req.head) {
             Ok(path) => path,
@@ -577,7 +608,7 @@ impl Connection {
             Route::Refuse(r) => self.refuse(&req, r),
             Route::Options => self.options(&req),
             Route::Upload => self.upload(req, body, held),
-            Route::File(path) => self.open_file(req, path),
+            Route::File { path, dir } => self.open_file(req, path, dir),
         }
     }
 }

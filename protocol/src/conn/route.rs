@@ -68,7 +68,13 @@ pub(super) fn route(head: &RequestHead, path: &str, rules: PathRules) -> Route {
             Err(r) => Route::Refuse(r),
         },
         Method::Get | Method::Head => match resolve_path(path, rules) {
-            Ok(p) => Route::File(p),
+            Ok(p) => {
+                let path_part = path.split(['?', '#']).next().unwrap_or("");
+                Route::File {
+                    path: p,
+                    dir: path_part.ends_with('/'),
+                }
+            }
             Err(r) => Route::Refuse(r),
         },
     }

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use protocol::{Action, Config, Connection, FileError, FileMeta, Input, Now, UploadError};
+use protocol::{
+    Action, Config, Connection, DirEntry, FileError, FileMeta, Input, Listing, Now, UploadError,
+};
 
 /// Declares a test that runs natively and under wasm-bindgen-test.
 #[macro_export]
@@ -25,6 +27,7 @@ pub enum Out {
     Open(String),
     SendFile { offset: u64, len: u64 },
     Write(String),
+    List(String),
     Close,
 }
 
@@ -118,6 +121,8 @@ pub struct Driver {
     pub conn: Connection,
     pub now: Now,
     pub files: HashMap<&'static str, Result<FileMeta, FileError>>,
+    /// Directories a `ListDir` reads: their entries, and how many more were not read.
+    pub dirs: HashMap<String, Result<(Vec<DirEntry>, u64), FileError>>,
     pub upload_result: Result<(), UploadError>,
     /// Results for the next uploads, in order, before `upload_result` applies.
     pub upload_queue: std::collections::VecDeque<Result<(), UploadError>>,
@@ -144,6 +149,7 @@ impl Driver {
             conn: Connection::new(Arc::new(config), now, [42; 16], "test-peer"),
             now,
             files: files(),
+            dirs: HashMap::new(),
             upload_result: Ok(()),
             upload_queue: Default::default(),
             uploads: Vec::new(),
@@ -207,6 +213,24 @@ impl Driver {
                             None => Err(FileError::NotFound),
                         };
                         self.conn.handle(self.now, Input::FileOpened(result));
+                    }
+                    Action::ListDir(p) => {
+                        let path = p.as_str().to_string();
+                        self.out.push(Out::List(path.clone()));
+                        self.advance_ms(self.open_ms);
+                        let found = self
+                            .dirs
+                            .get(&path)
+                            .cloned()
+                            .unwrap_or(Err(FileError::NotFound));
+                        let result = match &found {
+                            Ok((entries, unread)) => Ok(Listing {
+                                entries,
+                                unread: *unread,
+                            }),
+                            Err(e) => Err(*e),
+                        };
+                        self.conn.handle(self.now, Input::DirListed(result));
                     }
                     Action::SendFile { offset, len } => {
                         self.unwritten = true;
