@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{error, info, warn};
 use protocol::{FileError, FileMeta, SafePath};
@@ -28,9 +29,16 @@ use crate::files::Root;
 
 /// Files up to this size are read into memory when opened (and sent from there).
 pub const SMALL: u64 = 64 * 1024;
-/// The cache forgets everything when it would hold more entries or bytes than these.
+/// The cache holds at most this many entries and bytes, and open descriptors of large
+/// files up to a quarter of the process's descriptor limit (see [`fd_budget`]); past a
+/// bound it forgets the entries unused longest.
 const CACHE_ENTRIES: usize = 1024;
 const CACHE_BYTES: usize = 16 << 20;
+/// An entry unused this long is forgotten (its descriptor closed) at the next miss.
+const IDLE_EXPIRY: Duration = Duration::from_secs(60);
+/// A file modified less than this long ago is not cached: timestamps are coarse on many
+/// file systems, so a second edit within the same tick could look unchanged.
+const FRESH: u64 = 2;
 /// `FILE_CACHE=off` in the environment turns the cache off (to measure what it saves).
 const CACHE_SWITCH: &str = "FILE_CACHE";
 
@@ -73,6 +81,12 @@ pub struct FileCache {
     cache: Mutex<Cache>,
 }
 
+/// How many descriptors of large files the cache may keep open: a quarter of the
+/// process's limit (after `host::limits::raise_nofile`), at most [`CACHE_ENTRIES`].
+pub fn fd_budget() -> usize {
+    (crate::limits::nofile() / 4).clamp(4, CACHE_ENTRIES as u64) as usize
+}
+
 impl FileCache {
     /// A cache for `root` (off when `FILE_CACHE=off`, or when the root cannot be opened
     /// a second time).
@@ -91,7 +105,7 @@ impl FileCache {
         };
         FileCache {
             dir,
-            cache: Mutex::new(Cache::default()),
+            cache: Mutex::new(Cache::new(fd_budget())),
         }
     }
 
@@ -103,7 +117,12 @@ impl FileCache {
     /// The cached answer for `rel`, if one `fstatat` shows it still holds.
     pub fn cached(&self, rel: &str) -> Option<Result<Arc<Opened>, FileError>> {
         let dir = self.dir.as_ref()?;
-        let entry = self.lock().map.get(rel).cloned()?;
+        let entry = {
+            let mut cache = self.lock();
+            let slot = cache.map.get_mut(rel)?;
+            slot.used = Instant::now();
+            slot.entry.clone()
+        };
         match (entry, dir.identity(rel)) {
             (Entry::Found(id, opened), Now::Is(now)) if now == id => Some(Ok(opened)),
             (Entry::Missing, Now::Missing) => Some(Err(FileError::NotFound)),
@@ -120,7 +139,13 @@ impl FileCache {
 
     /// Forgets `rel` (a file this server just wrote).
     pub fn forget(&self, rel: &str) {
-        self.lock().map.remove(rel);
+        self.lock().remove(rel);
+    }
+
+    /// What the cache holds now: entries, bytes of small files, open descriptors.
+    pub fn usage(&self) -> (usize, usize, usize) {
+        let cache = self.lock();
+        (cache.map.len(), cache.bytes, cache.fds)
     }
 
     /// From the cache, or [`load`] (which may block on the disk) and remember.
@@ -158,42 +183,119 @@ enum Entry {
     Missing,
 }
 
-#[derive(Default)]
-struct Cache {
-    map: HashMap<String, Entry>,
+struct Slot {
+    entry: Entry,
+    /// Bytes of memory it holds (its key, and a small file's bytes).
     bytes: usize,
+    /// It holds an open descriptor (a large file).
+    fd: bool,
+    used: Instant,
+}
+
+struct Cache {
+    map: HashMap<String, Slot>,
+    bytes: usize,
+    fds: usize,
+    fd_budget: usize,
 }
 
 impl Cache {
+    fn new(fd_budget: usize) -> Cache {
+        Cache {
+            map: HashMap::new(),
+            bytes: 0,
+            fds: 0,
+            fd_budget,
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(slot) = self.map.remove(key) {
+            self.bytes -= slot.bytes;
+            self.fds -= usize::from(slot.fd);
+        }
+    }
+
     fn insert(
         &mut self,
         key: String,
         result: &Result<Arc<Opened>, FileError>,
         id: Option<Identity>,
     ) {
+        self.remove(&key);
         let entry = match (result, id) {
+            // A file changed in the last seconds is asked again (coarse timestamps).
+            (Ok(opened), Some(_)) if fresh(opened.meta.mtime_secs) => return,
             (Ok(opened), Some(id)) => Entry::Found(id, Arc::clone(opened)),
             (Err(FileError::NotFound), _) => Entry::Missing,
             // Refusals and errors are always asked again.
-            _ => {
-                self.map.remove(&key);
-                return;
-            }
+            _ => return,
         };
-        let size = match &entry {
+        let (bytes, fd) = match &entry {
             Entry::Found(_, o) => match &o.body {
-                Body::Bytes(b) => b.len(),
-                _ => 0,
+                Body::Bytes(b) => (b.len(), false),
+                Body::File(_) => (0, true),
+                Body::None => (0, false),
             },
-            Entry::Missing => 0,
-        } + key.len();
-        if self.map.len() >= CACHE_ENTRIES || self.bytes + size > CACHE_BYTES {
-            self.map.clear();
-            self.bytes = 0;
+            Entry::Missing => (0, false),
+        };
+        let bytes = bytes + key.len();
+        let now = Instant::now();
+        self.expire(now, bytes, usize::from(fd));
+        if bytes > CACHE_BYTES / 4 || (fd && self.fds >= self.fd_budget) {
+            return;
         }
-        self.bytes += size;
-        self.map.insert(key, entry);
+        self.bytes += bytes;
+        self.fds += usize::from(fd);
+        self.map.insert(
+            key,
+            Slot {
+                entry,
+                bytes,
+                fd,
+                used: now,
+            },
+        );
     }
+
+    /// Forgets idle entries, then the least recently used until `bytes` and `fds` more
+    /// fit within the bounds.
+    fn expire(&mut self, now: Instant, bytes: usize, fds: usize) {
+        let idle: Vec<String> = self
+            .map
+            .iter()
+            .filter(|(_, s)| now.duration_since(s.used) >= IDLE_EXPIRY)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in idle {
+            self.remove(&key);
+        }
+        let over = |c: &Cache| {
+            c.map.len() >= CACHE_ENTRIES
+                || c.bytes + bytes > CACHE_BYTES
+                || (fds > 0 && c.fds + fds > c.fd_budget)
+        };
+        if !over(self) {
+            return;
+        }
+        let mut by_age: Vec<(Instant, String)> =
+            self.map.iter().map(|(k, s)| (s.used, k.clone())).collect();
+        by_age.sort_unstable();
+        for (_, key) in by_age {
+            if !over(self) {
+                break;
+            }
+            self.remove(&key);
+        }
+    }
+}
+
+/// Whether a file modified at `mtime_secs` changed within the last [`FRESH`] seconds.
+fn fresh(mtime_secs: u64) -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    mtime_secs.saturating_add(FRESH) > now
 }
 
 /// Opens a file (reading it whole when it is small) and says which file it was.

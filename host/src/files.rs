@@ -76,6 +76,9 @@ pub(crate) use unix::open_dir;
 pub const UPLOADS: &str = "uploads";
 /// The prefix of temporary upload files.
 pub const TMP_PREFIX: &str = ".tmp-";
+/// On Windows (no advisory locks through std), how old a temporary must be before the
+/// start-up clean-up removes it: an upload is written and renamed within a request.
+pub const STALE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The canonical web root (and, on Unix, a directory descriptor on it).
 #[derive(Debug)]
@@ -172,31 +175,15 @@ impl Root {
         Ok(())
     }
 
-    /// Removes `uploads/.tmp-*` left by a crash; returns how many. A missing `uploads/`
-    /// is not an error.
+    /// Removes `uploads/.tmp-*` left by a crash; returns how many. Never one that a
+    /// live server process is writing (on Unix each is locked by its writer until it is
+    /// renamed; on Windows, only those older than [`STALE`]), and never through a
+    /// symlinked `uploads/`. A missing `uploads/` is not an error.
     pub fn clean_temporaries(&self) -> io::Result<usize> {
-        let dir = self.path.join(UPLOADS);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                return Ok(0)
-            }
-            Err(e) => return Err(e),
-        };
-        let mut removed = 0;
-        for entry in entries {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-                std::fs::remove_file(entry.path())?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        #[cfg(unix)]
+        return self.sys.clean_temporaries();
+        #[cfg(windows)]
+        return self.sys.clean_temporaries(&self.path, STALE);
     }
 
     /// Test hook: behave as on a kernel without `openat2` (Linux; elsewhere there is no
@@ -501,5 +488,47 @@ mod tests {
         assert_eq!(root.clean_temporaries().expect("clean"), 1);
         assert!(!fx.root.join("uploads/.tmp-a.json").exists());
         assert!(fx.root.join("uploads/b.json").exists());
+    }
+
+    /// Issue 13 (5): a second server started on the same root by mistake must not delete
+    /// the first one's uploads in flight (their writers hold a lock), nor follow a
+    /// symlinked `uploads/` to delete `.tmp-*` files wherever it points.
+    #[cfg(unix)]
+    #[test]
+    fn the_clean_up_spares_live_uploads_and_symlinked_dirs() {
+        use std::os::fd::AsFd;
+        let fx = fixture();
+        let root = Root::new(&fx.root).expect("root");
+        std::fs::create_dir(fx.root.join("uploads")).expect("mkdir");
+        let live = File::create(fx.root.join("uploads/.tmp-live.json")).expect("create");
+        rustix::fs::flock(
+            live.as_fd(),
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        )
+        .expect("lock");
+        std::fs::write(fx.root.join("uploads/.tmp-dead.json"), "{").expect("write");
+        assert_eq!(root.clean_temporaries().expect("clean"), 1);
+        assert!(
+            fx.root.join("uploads/.tmp-live.json").exists(),
+            "a live upload was deleted"
+        );
+        assert!(!fx.root.join("uploads/.tmp-dead.json").exists());
+        drop(live);
+        assert_eq!(
+            root.clean_temporaries().expect("clean"),
+            1,
+            "its writer is gone"
+        );
+
+        let elsewhere = fx.root.parent().expect("base").join("elsewhere");
+        std::fs::create_dir(&elsewhere).expect("mkdir");
+        std::fs::write(elsewhere.join(".tmp-x.json"), "{").expect("write");
+        std::fs::remove_dir_all(fx.root.join("uploads")).expect("rm");
+        std::os::unix::fs::symlink(&elsewhere, fx.root.join("uploads")).expect("symlink");
+        assert!(root.clean_temporaries().is_err());
+        assert!(
+            elsewhere.join(".tmp-x.json").exists(),
+            "followed the symlink"
+        );
     }
 }

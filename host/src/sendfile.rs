@@ -52,6 +52,25 @@ pub fn send_file(sock: &TcpStream, file: &File, offset: &mut u64, len: u64) -> i
     }
 }
 
+/// Reads `len` bytes of `file` from `offset` into the page cache, blocking until they
+/// are there (Linux `readahead`; a hint elsewhere), so that sending them next does not
+/// wait for the disk. Meant for a thread that may block (runtime-smol's blocking pool).
+pub fn prefetch(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(off), Ok(n)) = (i64::try_from(offset), usize::try_from(len)) else {
+            return;
+        };
+        // SAFETY: readahead only reads the descriptor's file into the page cache.
+        unsafe {
+            libc::readahead(file.as_raw_fd(), off, n);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+}
+
 /// Corks (or uncorks) a TCP socket: while corked, the kernel sends only full segments,
 /// so a response head and its `sendfile` body leave as large packets (nginx's
 /// `tcp_nopush`). Measured on Linux on a 64 MiB download with 4 clients: 1.45 GB/s

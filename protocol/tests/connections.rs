@@ -243,3 +243,21 @@ t!(drain_closes_idle_and_answers_the_last_request_with_close {
     assert_eq!(d.only().header("Connection"), Some("close"));
     assert!(d.closed);
 });
+
+t!(idle_is_between_requests_only {
+    let mut d = Driver::new();
+    assert!(d.conn.is_idle());
+    d.send(b"GET / HTTP/1.1\r\n");
+    assert!(!d.conn.is_idle(), "a request has started");
+    d.send(b"Host: 127.0.0.1:8080\r\n\r\n");
+    assert!(d.conn.is_idle(), "answered and written");
+    d.hold_writes = true;
+    d.send(&get("/"));
+    assert!(!d.conn.is_idle(), "an answer is being written");
+    d.written();
+    assert!(d.conn.is_idle());
+    d.send(b"\r\n");
+    assert!(d.conn.is_idle(), "empty lines are idle time");
+    d.send(&req("POST", "/upload", "Content-Type: application/json\r\nContent-Length: 5\r\n"));
+    assert!(!d.conn.is_idle(), "a body is due");
+});

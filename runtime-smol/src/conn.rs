@@ -13,7 +13,6 @@
 //! lets the timer fire once early; the core then ignores `timeout`).
 
 use std::cell::RefCell;
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::AtomicUsize;
@@ -26,6 +25,7 @@ use smol::{future, Async, Timer};
 
 use host::clock::{self, Clock};
 use host::linger::{LINGER, LINGER_BYTES};
+use host::pace::WriteWatch;
 use host::sendfile::set_cork;
 
 use crate::files::{self, Body, Opened};
@@ -78,7 +78,7 @@ async fn drive(
     stream: &Async<TcpStream>,
     conn: &mut Connection,
 ) -> io::Result<()> {
-    let stall = Duration::from_millis(shared.config.idle_timeout_ms);
+    let window = Duration::from_millis(shared.config.idle_timeout_ms);
     let mut out: Vec<u8> = Vec::new();
     let mut opened: Option<Arc<Opened>> = None;
     let mut timer = Timer::never();
@@ -88,6 +88,8 @@ async fn drive(
     let mut eof = false;
     loop {
         let mut wrote = false;
+        // One answer's write, watched for the slowest pace we wait for (host::pace).
+        let mut watch = WriteWatch::new(window);
         while let Some(action) = conn.poll() {
             match action {
                 Action::Send(bytes) => {
@@ -111,10 +113,11 @@ async fn drive(
                     conn.handle(shared.clock.now(), Input::FileOpened(result));
                 }
                 Action::SendFile { offset, len } => {
-                    let Some(file) = opened.as_deref() else {
+                    let Some(file) = opened.as_ref() else {
                         return Err(io::Error::other("SendFile without an open file"));
                     };
-                    if let Err(e) = send_body(stream, &mut out, file, offset, len, stall).await {
+                    if let Err(e) = send_body(stream, &mut out, file, offset, len, &mut watch).await
+                    {
                         conn.handle(shared.clock.now(), Input::WriteFailed);
                         return Err(e);
                     }
@@ -137,7 +140,7 @@ async fn drive(
                     conn.handle(shared.clock.now(), Input::UploadWritten(result));
                 }
                 Action::Close => {
-                    flush(stream, &mut out, stall).await?;
+                    flush(stream, &mut out, &mut watch).await?;
                     return Ok(());
                 }
             }
@@ -145,7 +148,7 @@ async fn drive(
         opened = None;
         if wrote {
             // One answer is in flight at a time: write it, tell the core, go on.
-            if let Err(e) = flush(stream, &mut out, stall).await {
+            if let Err(e) = flush(stream, &mut out, &mut watch).await {
                 conn.handle(shared.clock.now(), Input::WriteFailed);
                 return Err(e);
             }
@@ -231,24 +234,29 @@ fn read_into(sock: &TcpStream, conn: &mut Connection, clock: &Clock) -> io::Resu
     })
 }
 
+/// Bytes of a large file sent per step: between steps the task yields to the other
+/// connections of its executor thread, and the next step is read ahead from the disk on
+/// the blocking pool, so one download neither hogs the thread nor blocks it on the disk.
+const STEP: u64 = 1 << 20;
+
 /// Queues or streams `len` bytes of `file` from `offset`.
 async fn send_body(
     stream: &Async<TcpStream>,
     out: &mut Vec<u8>,
-    file: &Opened,
+    file: &Arc<Opened>,
     offset: u64,
     len: u64,
-    stall: Duration,
+    watch: &mut WriteWatch,
 ) -> io::Result<()> {
     match &file.body {
         Body::Bytes(_) => {
             out.extend_from_slice(file.bytes(offset, len)?);
             Ok(())
         }
-        Body::File(f) => {
+        Body::File(_) => {
             // Head and body leave in full segments (see `set_cork`).
             set_cork(stream.get_ref(), true);
-            let result = send_file_all(stream, out, f, offset, len, stall).await;
+            let result = send_file_all(stream, out, file, offset, len, watch).await;
             set_cork(stream.get_ref(), false);
             result
         }
@@ -259,45 +267,65 @@ async fn send_body(
 async fn send_file_all(
     stream: &Async<TcpStream>,
     out: &mut Vec<u8>,
-    f: &File,
+    opened: &Arc<Opened>,
     offset: u64,
     len: u64,
-    stall: Duration,
+    watch: &mut WriteWatch,
 ) -> io::Result<()> {
-    flush(stream, out, stall).await?;
+    let Body::File(f) = &opened.body else {
+        return Err(io::Error::other("not a large file"));
+    };
+    flush(stream, out, watch).await?;
     let end = offset.saturating_add(len);
     let mut pos = offset;
     while pos < end {
-        let sent = with_stall(
-            stream.write_with(|s| {
-                let left = end - pos;
-                host::sendfile::send_file(s, f, &mut pos, left)
-            }),
-            stall,
-        )
-        .await?;
-        if sent == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the file became shorter while it was sent",
-            ));
+        let step_end = pos.saturating_add(STEP).min(end);
+        let (file, from, n) = (Arc::clone(opened), pos, step_end - pos);
+        smol::unblock(move || {
+            if let Body::File(f) = &file.body {
+                host::sendfile::prefetch(f, from, n);
+            }
+        })
+        .await;
+        while pos < step_end {
+            let left = step_end - pos;
+            match host::sendfile::send_file(stream.get_ref(), f, &mut pos, left) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the file became shorter while it was sent",
+                    ))
+                }
+                Ok(n) => watch.sent(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait_writable(stream, watch).await?
+                }
+                Err(e) => return Err(e),
+            }
         }
+        future::yield_now().await;
     }
     Ok(())
 }
 
 /// Writes all of `out` and empties it. Tries at once; waits for the socket only when
-/// its buffer is full, and gives up when no byte goes out for `stall`.
-async fn flush(stream: &Async<TcpStream>, out: &mut Vec<u8>, stall: Duration) -> io::Result<()> {
+/// its buffer is full, and drops a client that reads too slowly (host::pace).
+async fn flush(
+    stream: &Async<TcpStream>,
+    out: &mut Vec<u8>,
+    watch: &mut WriteWatch,
+) -> io::Result<()> {
     let mut pos = 0;
     while pos < out.len() {
         match stream.get_ref().write(&out[pos..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => pos += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                with_stall(stream.writable(), stall).await?;
+            Ok(n) => {
+                pos += n;
+                watch.sent(n);
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_writable(stream, watch).await?,
             Err(e) => return Err(e),
         }
     }
@@ -305,19 +333,15 @@ async fn flush(stream: &Async<TcpStream>, out: &mut Vec<u8>, stall: Duration) ->
     Ok(())
 }
 
-/// `fut`, or a `TimedOut` error if it takes longer than `stall`.
-async fn with_stall<T>(
-    fut: impl std::future::Future<Output = io::Result<T>>,
-    stall: Duration,
-) -> io::Result<T> {
-    future::or(fut, async {
-        Timer::after(stall).await;
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the client stopped reading",
-        ))
+/// Waits until the socket takes more, checking the client's pace now and then.
+async fn wait_writable(stream: &Async<TcpStream>, watch: &mut WriteWatch) -> io::Result<()> {
+    let wait = watch.wait();
+    future::or(stream.writable(), async {
+        Timer::after(wait).await;
+        Ok(())
     })
-    .await
+    .await?;
+    watch.check()
 }
 
 /// Closes our sending side, then reads and drops what the client still sends (at most

@@ -68,6 +68,8 @@ pub fn run(args: &Args) -> ExitCode {
     let listener = args.listen().unwrap_or_else(|e| cli::fail(&e));
     // Only once the port is ours: a second copy started by mistake must not touch the
     // running server's uploads.
+    // Before anything is sized from it (the cache's descriptors, the connections).
+    host::limits::raise_nofile();
     let web = WebRoot::new(root);
     web.clean_up();
     // Re-listening on a listening socket only changes its backlog (Unix).
@@ -81,7 +83,16 @@ pub fn run(args: &Args) -> ExitCode {
     };
     let config = Arc::new(args.config(addr.port()));
     let threads = args.threads();
-    let max_connections = args.max_connections();
+    // Every connection holds a descriptor: no more than fit beside the cache's.
+    let fit = usize::try_from(host::limits::connections_that_fit()).unwrap_or(usize::MAX);
+    let max_connections = args.max_connections().min(fit);
+    if max_connections < args.max_connections() {
+        warn!(
+            "--max-connections {} does not fit the open-file limit of {}: at most {max_connections}",
+            args.max_connections(),
+            host::limits::nofile()
+        );
+    }
     let stop = match host::shutdown::Shutdown::install() {
         Ok(s) => s,
         Err(e) => cli::fail(&format!("cannot install the signal handlers: {e}")),

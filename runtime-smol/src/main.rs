@@ -8,5 +8,7 @@ use host::cli::{Args, Runtime};
 fn main() -> ExitCode {
     let args = Args::parse_for(Runtime::Smol);
     host::logging::init();
-    runtime_smol::run(&args)
+    let code = runtime_smol::run(&args);
+    host::logging::flush(std::time::Duration::from_secs(1));
+    code
 }

@@ -3,6 +3,7 @@
 //! shares with runtime-smol.
 
 mod net;
+mod park;
 mod pool;
 mod server;
 
@@ -23,6 +24,8 @@ fn main() -> ExitCode {
     let listener = args.listen().unwrap_or_else(|e| cli::fail(&e));
     // Only once the port is ours: a second copy started by mistake must not touch the
     // running server's uploads.
+    // Before anything is sized from it (the cache's descriptors).
+    host::limits::raise_nofile();
     let web = WebRoot::new(root);
     web.clean_up();
     let addr = listener
@@ -45,11 +48,13 @@ fn main() -> ExitCode {
         workers,
     ));
     cli::announce(addr);
-    match server::run(listener, server, workers, args.queue()) {
+    let code = match server::run(listener, server, workers, args.queue()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("the server stopped: {e}");
             ExitCode::FAILURE
         }
-    }
+    };
+    logging::flush(std::time::Duration::from_secs(1));
+    code
 }

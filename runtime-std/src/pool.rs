@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -17,6 +18,8 @@ struct Queue<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
     capacity: usize,
+    /// How many jobs wait (read without the lock by idle connections: see `park`).
+    waiting: Arc<AtomicUsize>,
 }
 
 struct State<T> {
@@ -27,6 +30,18 @@ struct State<T> {
 }
 
 impl<T> Queue<T> {
+    fn try_submit(&self, job: T) -> Result<(), T> {
+        let mut state = self.lock();
+        if state.closed || state.jobs.len() >= self.capacity.saturating_add(state.idle) {
+            return Err(job);
+        }
+        state.jobs.push_back(job);
+        self.waiting.store(state.jobs.len(), Ordering::Release);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // Nothing panics while holding the lock; recover anyway rather than cascade.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -37,6 +52,7 @@ impl<T> Queue<T> {
         let mut state = self.lock();
         loop {
             if let Some(job) = state.jobs.pop_front() {
+                self.waiting.store(state.jobs.len(), Ordering::Release);
                 return Some(job);
             }
             if state.closed {
@@ -52,6 +68,16 @@ impl<T> Queue<T> {
     }
 }
 
+/// Submits jobs to a [`Pool`] from another thread.
+pub struct Submitter<T>(Arc<Queue<T>>);
+
+impl<T> Submitter<T> {
+    /// As [`Pool::try_submit`].
+    pub fn try_submit(&self, job: T) -> Result<(), T> {
+        self.0.try_submit(job)
+    }
+}
+
 /// Worker threads running `handler(worker_index, job)` for each submitted job.
 pub struct Pool<T> {
     queue: Arc<Queue<T>>,
@@ -60,8 +86,14 @@ pub struct Pool<T> {
 
 impl<T: Send + 'static> Pool<T> {
     /// Starts `workers` threads named `NAME-i`; at most `capacity` jobs wait beyond the
-    /// idle workers.
-    pub fn new<F>(name: &str, workers: usize, capacity: usize, handler: F) -> std::io::Result<Self>
+    /// idle workers; `waiting` follows how many jobs wait.
+    pub fn new<F>(
+        name: &str,
+        workers: usize,
+        capacity: usize,
+        waiting: Arc<AtomicUsize>,
+        handler: F,
+    ) -> std::io::Result<Self>
     where
         F: Fn(usize, T) + Send + Sync + 'static,
     {
@@ -73,6 +105,7 @@ impl<T: Send + 'static> Pool<T> {
             }),
             ready: Condvar::new(),
             capacity,
+            waiting,
         });
         let handler = Arc::new(handler);
         let mut handles = Vec::with_capacity(workers);
@@ -94,14 +127,12 @@ impl<T: Send + 'static> Pool<T> {
     /// Queues a job for the next free worker, or gives it back when every worker is busy
     /// and the queue is full (or the pool is finishing). Never blocks on a worker.
     pub fn try_submit(&self, job: T) -> Result<(), T> {
-        let mut state = self.queue.lock();
-        if state.closed || state.jobs.len() >= self.queue.capacity + state.idle {
-            return Err(job);
-        }
-        state.jobs.push_back(job);
-        drop(state);
-        self.queue.ready.notify_one();
-        Ok(())
+        self.queue.try_submit(job)
+    }
+
+    /// A handle that submits jobs too (for the parker thread).
+    pub fn submitter(&self) -> Submitter<T> {
+        Submitter(Arc::clone(&self.queue))
     }
 
     /// How many threads the pool runs (it never shrinks).
@@ -152,7 +183,7 @@ mod tests {
     fn a_panic_does_not_shrink_the_pool() {
         let barrier = Arc::new(Barrier::new(3));
         let b = Arc::clone(&barrier);
-        let pool = Pool::new("t", 2, 8, move |_, job: u32| {
+        let pool = Pool::new("t", 2, 8, Default::default(), move |_, job: u32| {
             if job == 0 {
                 panic!("job 0 panics");
             }
@@ -183,7 +214,7 @@ mod tests {
         let release_rx = Mutex::new(release_rx);
         let (started_tx, started_rx) = mpsc::channel::<u32>();
         let started_tx = Mutex::new(started_tx);
-        let pool = Pool::new("t", 1, 1, move |_, job: u32| {
+        let pool = Pool::new("t", 1, 1, Default::default(), move |_, job: u32| {
             let _ = started_tx.lock().map(|tx| tx.send(job));
             let _ = release_rx
                 .lock()
@@ -206,7 +237,7 @@ mod tests {
     fn finish_runs_the_queued_jobs_and_then_refuses() {
         let (tx, rx) = mpsc::channel();
         let tx = Mutex::new(tx);
-        let pool = Pool::new("t", 1, 8, move |_, job: u32| {
+        let pool = Pool::new("t", 1, 8, Default::default(), move |_, job: u32| {
             thread::sleep(Duration::from_millis(5));
             let _ = tx.lock().map(|tx| tx.send(job));
         })

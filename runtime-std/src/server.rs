@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use host::cache::{Body, Opened};
 use host::clock::{self, Clock};
 use host::linger::Refusals;
+use host::pace::{self, WriteWatch};
 use host::sendfile::{send_file, set_cork};
 use host::shutdown::{Shutdown, DRAIN_LIMIT};
 use host::webroot::WebRoot;
@@ -26,6 +27,7 @@ use log::{debug, error, info, warn};
 use protocol::{Action, Config, Connection, Input, Listing};
 
 use crate::net;
+use crate::park::{self, Job, Parking};
 use crate::pool::Pool;
 
 /// The read buffer of a worker.
@@ -69,6 +71,24 @@ enum Flow {
     Stop,
 }
 
+/// How a worker's turn with a connection ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Closed (or failed): nothing more to do.
+    Done,
+    /// Idle while others wait: hand it to the parker.
+    Park,
+}
+
+/// What one batch of actions (up to an answer written) holds.
+struct Batch {
+    /// The file the batch opened.
+    file: Option<Arc<Opened>>,
+    wrote: Wrote,
+    /// The pace of this answer's write.
+    watch: WriteWatch,
+}
+
 /// What the actions of one batch wrote (into the buffer or by `send_file`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Wrote {
@@ -97,36 +117,50 @@ impl Server {
         }
     }
 
-    /// Serves one connection until it closes.
-    pub fn serve(&self, worker: usize, stream: TcpStream, peer: SocketAddr) {
-        let peer = peer.to_string();
-        let _ = stream.set_nodelay(true);
-        // A client that never reads cannot hold a worker longer than the idle timeout.
-        let _ = stream.set_write_timeout(Some(Duration::from_millis(
-            self.config.idle_timeout_ms.max(1),
-        )));
+    /// Serves one connection until it closes, or until it is idle while other
+    /// connections wait for a worker: then it is parked (see `park`).
+    pub fn serve(&self, worker: usize, job: Job, parking: &Parking) {
+        let Job { stream, peer, conn } = job;
+        let mut conn = match conn {
+            Some(conn) => conn,
+            None => {
+                let _ = stream.set_nodelay(true);
+                // A blocked write returns now and then, so that the pace of a slow
+                // reader is checked (host::pace): it cannot hold a worker.
+                let _ = stream.set_write_timeout(Some(pace::POLL));
+                Connection::new(
+                    Arc::clone(&self.config),
+                    self.clock.now(),
+                    clock::seed(),
+                    peer.to_string(),
+                )
+            }
+        };
         let slot = self.slots.get(worker);
-        let _registered = slot.map(|slot| {
+        let registered = slot.map(|slot| {
             slot.idle.store(true, Ordering::SeqCst);
             *slot.stream.lock().unwrap_or_else(PoisonError::into_inner) = stream.try_clone().ok();
             Registered(slot)
         });
-        let mut conn = Connection::new(
-            Arc::clone(&self.config),
-            self.clock.now(),
-            clock::seed(),
-            peer,
-        );
-        BUFFERS.with(|bufs| {
+        let ended = BUFFERS.with(|bufs| {
             let mut bufs = bufs.borrow_mut();
             let (input, out) = &mut *bufs;
             input.resize(READ_BUF, 0);
             out.clear();
-            self.drive(&mut conn, &stream, slot, input, out);
+            let ended = self.drive(&mut conn, &stream, slot, input, out, parking);
             if out.capacity() > 1 << 20 {
                 *out = Vec::new();
             }
+            ended
         });
+        drop(registered);
+        if ended == Ended::Park {
+            parking.park(Job {
+                stream,
+                peer,
+                conn: Some(conn),
+            });
+        }
     }
 
     fn drive(
@@ -136,8 +170,8 @@ impl Server {
         slot: Option<&Slot>,
         input: &mut [u8],
         out: &mut Vec<u8>,
-    ) {
-        let mut file: Option<Arc<Opened>> = None;
+        parking: &Parking,
+    ) -> Ended {
         let mut read_timeout: Option<Duration> = None;
         let mut drained = false;
         loop {
@@ -146,24 +180,29 @@ impl Server {
                 conn.handle(self.clock.now(), Input::Drain);
                 drained = true;
             }
-            let mut wrote = Wrote::Nothing;
+            // A file is only needed within the batch that opened it (its head and its
+            // `SendFile` are queued together): the batch drops it, so it is not held
+            // while the client thinks.
+            let mut batch = Batch {
+                file: None,
+                wrote: Wrote::Nothing,
+                watch: WriteWatch::new(Duration::from_millis(self.config.idle_timeout_ms)),
+            };
             while let Some(action) = conn.poll() {
-                match self.execute(action, conn, stream, &mut file, out, &mut wrote) {
+                match self.execute(action, conn, stream, out, &mut batch) {
                     Flow::Continue => {}
-                    Flow::Stop => return,
+                    Flow::Stop => return Ended::Done,
                 }
             }
-            // A file is only needed within the batch that opened it (its head and its
-            // `SendFile` are queued together); do not hold it while the client thinks.
-            file = None;
+            let (wrote, mut watch) = (batch.wrote, batch.watch);
             if wrote != Wrote::Nothing {
                 // One answer is in flight at a time: write it, tell the core, go on.
-                let result = flush(stream, out);
+                let result = flush(stream, out, &mut watch);
                 let now = self.clock.now();
                 if let Err(e) = result {
                     debug!("answer not written: {e}");
                     conn.handle(now, Input::WriteFailed);
-                    return;
+                    return Ended::Done;
                 }
                 conn.handle(now, Input::Written);
                 if let (Some(slot), Wrote::Answer) = (slot, wrote) {
@@ -172,7 +211,7 @@ impl Server {
                 continue;
             }
             if conn.is_closed() {
-                return;
+                return Ended::Done;
             }
             if let Some(slot) = slot {
                 // Shutting down: an idle connection closes unless a request is waiting.
@@ -183,24 +222,34 @@ impl Server {
                             conn.handle(self.clock.now(), Input::Received(&input[..n]));
                             continue;
                         }
-                        _ => return,
+                        _ => return Ended::Done,
                     }
                 }
             }
             let now = self.clock.now();
             let Some(deadline) = conn.deadline() else {
                 error!("the core waits for the client without a deadline; closing");
-                return;
+                return Ended::Done;
             };
             if now.mono_ms >= deadline {
                 conn.handle(now, Input::Timeout);
                 if conn.deadline() == Some(deadline) && conn.wants_read() {
                     error!("the core ignored its own deadline; closing the connection");
-                    return;
+                    return Ended::Done;
                 }
                 continue;
             }
+            if conn.is_idle() && conn.answered() > 0 && parking.pressure() {
+                // A keep-alive connection between requests while others wait for a
+                // worker: give this one up. (A new connection that has sent nothing is
+                // not parked: a flood of those gets 503s, as the queue's bound says.)
+                return Ended::Park;
+            }
             let mut remaining = Duration::from_millis(deadline - now.mono_ms);
+            if conn.is_idle() {
+                // Look now and then whether connections are waiting for a worker.
+                remaining = remaining.min(park::CHECK);
+            }
             if let Some(cap) = net::read_wait_cap() {
                 // Portable sockets: look at the shutdown flag at least this often.
                 remaining = remaining.min(cap);
@@ -212,7 +261,7 @@ impl Server {
             };
             if rearm {
                 if stream.set_read_timeout(Some(remaining)).is_err() {
-                    return;
+                    return Ended::Done;
                 }
                 read_timeout = Some(remaining);
             }
@@ -235,7 +284,7 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     debug!("read failed: {e}");
-                    return;
+                    return Ended::Done;
                 }
             }
         }
@@ -247,10 +296,10 @@ impl Server {
         action: Action,
         conn: &mut Connection,
         stream: &TcpStream,
-        file: &mut Option<Arc<Opened>>,
         out: &mut Vec<u8>,
-        wrote: &mut Wrote,
+        batch: &mut Batch,
     ) -> Flow {
+        let Batch { file, wrote, watch } = batch;
         match action {
             Action::Send(bytes) => {
                 *wrote = if bytes.starts_with(b"HTTP/1.1 100 ") {
@@ -277,7 +326,7 @@ impl Server {
                     error!("the core asked to send a file that is not open");
                     return Flow::Stop;
                 };
-                if let Err(e) = send_body(stream, &f, offset, len, out) {
+                if let Err(e) = send_body(stream, &f, offset, len, out, watch) {
                     // The head promised `len` bytes: the connection cannot go on.
                     debug!("file body not sent: {e}");
                     conn.handle(self.clock.now(), Input::WriteFailed);
@@ -300,7 +349,7 @@ impl Server {
                 conn.handle(self.clock.now(), Input::UploadWritten(result));
             }
             Action::Close => {
-                if flush(stream, out).is_ok() {
+                if flush(stream, out, watch).is_ok() {
                     linger(stream);
                 }
                 return Flow::Stop;
@@ -323,12 +372,28 @@ impl Server {
     }
 }
 
-/// Writes out the buffer and empties it.
-fn flush(stream: &TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    let result = (&*stream).write_all(out);
+/// Writes out the buffer and empties it, dropping a client that reads too slowly.
+fn flush(stream: &TcpStream, out: &mut Vec<u8>, watch: &mut WriteWatch) -> io::Result<()> {
+    let mut pos = 0;
+    let result = loop {
+        if pos == out.len() {
+            break Ok(());
+        }
+        match (&*stream).write(&out[pos..]) {
+            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                pos += n;
+                watch.sent(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if pace::is_blocked(&e) => {
+                if let Err(e) = watch.check() {
+                    break Err(e);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
     out.clear();
     result
 }
@@ -340,6 +405,7 @@ fn send_body(
     offset: u64,
     len: u64,
     out: &mut Vec<u8>,
+    watch: &mut WriteWatch,
 ) -> io::Result<()> {
     match &file.body {
         // A small file was read whole when opened: it joins the buffered head.
@@ -350,7 +416,8 @@ fn send_body(
         Body::File(f) => {
             // Cork while the head and the body go out, so the kernel sends full segments.
             set_cork(stream, true);
-            let result = flush(stream, out).and_then(|()| send_file_all(stream, f, offset, len));
+            let result = flush(stream, out, watch)
+                .and_then(|()| send_file_all(stream, f, offset, len, watch));
             set_cork(stream, false);
             result
         }
@@ -358,7 +425,13 @@ fn send_body(
     }
 }
 
-fn send_file_all(stream: &TcpStream, file: &File, mut offset: u64, len: u64) -> io::Result<()> {
+fn send_file_all(
+    stream: &TcpStream,
+    file: &File,
+    mut offset: u64,
+    len: u64,
+    watch: &mut WriteWatch,
+) -> io::Result<()> {
     let end = offset.saturating_add(len);
     while offset < end {
         let left = end - offset;
@@ -369,8 +442,9 @@ fn send_file_all(stream: &TcpStream, file: &File, mut offset: u64, len: u64) -> 
                     "the file is shorter than its size said",
                 ))
             }
-            Ok(_) => {}
+            Ok(n) => watch.sent(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if pace::is_blocked(&e) => watch.check()?,
             Err(e) => return Err(e),
         }
     }
@@ -394,13 +468,31 @@ pub fn run(
     queue: usize,
 ) -> io::Result<()> {
     let handler_server = Arc::clone(&server);
-    let pool = Pool::new("worker", workers, queue, move |i, (stream, peer)| {
-        handler_server.serve(i, stream, peer)
-    })?;
+    let (parking, parked_rx) = park::channel();
+    let handler_parking = parking.clone();
+    let pool = Pool::new(
+        "worker",
+        workers,
+        queue,
+        Arc::clone(&parking.waiting),
+        move |i, job| handler_server.serve(i, job, &handler_parking),
+    )?;
+    let parker = park::spawn(
+        &parking,
+        parked_rx,
+        pool.submitter(),
+        server.clock,
+        server.shutdown.clone(),
+    )?;
     let shutdown = server.shutdown.clone();
     net::accept_until(&listener, &shutdown, |stream, peer| {
-        if let Err((stream, peer)) = pool.try_submit((stream, peer)) {
-            overload(&server, stream, peer, workers, queue);
+        let job = Job {
+            stream,
+            peer,
+            conn: None,
+        };
+        if let Err(job) = pool.try_submit(job) {
+            overload(&server, job.stream, job.peer, workers, queue);
         }
     })?;
     drop(listener);
@@ -410,6 +502,7 @@ pub fn run(
         DRAIN_LIMIT.as_secs()
     );
     server.wake_idle();
+    let _ = parker.join();
     if pool.finish(deadline) {
         info!("shut down cleanly");
     } else {

@@ -173,14 +173,65 @@ impl RootDir {
             Mode::from_raw_mode(0o644),
         )
         .map_err(|e| (CREATE, e.into()))?;
+        // Held until the file is renamed and closed: the start-up clean-up of another
+        // server process on the same root leaves a locked temporary alone.
+        let _ = rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive);
         let mut file = File::from(fd);
         file.write_all(body).map_err(|e| ("write", e))?;
         file.sync_all().map_err(|e| ("sync", e))?;
         drop(file);
         self.rename_noreplace(dir, tmp, name)
             .map_err(|(step, e)| (step, e.into()))?;
-        rustix::fs::fsync(dir.as_fd()).map_err(|e| ("directory sync", e.into()))?;
+        // The upload is saved under its name now: a failed directory sync must not make
+        // the client post it again (a second copy). It is logged, and the 201 goes out.
+        if let Err(e) = rustix::fs::fsync(dir.as_fd()) {
+            log::error!("upload {name}: saved, but syncing uploads/ failed: {e}");
+        }
         Ok(())
+    }
+
+    /// Removes the temporaries in `uploads/` that no live process is writing: each is
+    /// locked by its writer until renamed, so one whose exclusive lock can be taken is a
+    /// crash's leftover (a writer dies, its lock goes). Through a descriptor of
+    /// `uploads/` opened without following a symlink; returns how many.
+    pub(super) fn clean_temporaries(&self) -> io::Result<usize> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dir = match rustix::fs::openat(&self.dir, UPLOADS, flags, Mode::empty()) {
+            Ok(dir) => dir,
+            Err(Errno::NOENT) => return Ok(0),
+            Err(Errno::LOOP | Errno::NOTDIR | Errno::MLINK) => {
+                return Err(io::Error::other(
+                    "uploads/ is not a directory (a symlink?): nothing removed",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut removed = 0;
+        let names: Vec<std::ffi::CString> = rustix::fs::Dir::read_from(&dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_owned())
+            .filter(|n| n.to_bytes().starts_with(super::TMP_PREFIX.as_bytes()))
+            .collect();
+        let open = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        for name in names {
+            let Ok(fd) = rustix::fs::openat(&dir, name.as_c_str(), open, Mode::empty()) else {
+                continue;
+            };
+            let is_file = rustix::fs::fstat(&fd)
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile);
+            let unused =
+                rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                    .is_ok();
+            if is_file && unused {
+                match rustix::fs::unlinkat(&dir, name.as_c_str(), AtFlags::empty()) {
+                    Ok(()) => removed += 1,
+                    // Renamed by its writer meanwhile: not a temporary any more.
+                    Err(Errno::NOENT) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Renames `tmp` to `name` in `dir`, failing with `EEXIST` if `name` exists.

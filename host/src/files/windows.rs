@@ -112,6 +112,47 @@ impl RootDir {
         Ok(())
     }
 
+    /// Removes the temporaries in `uploads/` older than `min_age`; never through a
+    /// symlinked or junctioned `uploads/`.
+    pub(super) fn clean_temporaries(
+        &self,
+        root: &Path,
+        min_age: std::time::Duration,
+    ) -> io::Result<usize> {
+        let dir = root.join(UPLOADS);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+                return Err(io::Error::other(
+                    "uploads/ is not a directory (a symlink?): nothing removed",
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let old_enough = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= min_age);
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(super::TMP_PREFIX)
+                && entry.file_type().is_ok_and(|t| t.is_file())
+                && old_enough
+            {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// `uploads/`, created if missing; never a symlink or junction (checked, then used:
     /// the same window as opening).
     pub(super) fn uploads_dir(&self, root: &Path) -> io::Result<PathBuf> {

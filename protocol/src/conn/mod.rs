@@ -358,6 +358,22 @@ impl Connection {
             && matches!(self.state, State::Head | State::Body { .. })
     }
 
+    /// Whether the connection is between requests: every answer written, nothing of a
+    /// next request received (empty lines aside). Such a connection loses nothing if it
+    /// is set aside (runtime-std parks it to free its worker) or closed.
+    pub fn is_idle(&self) -> bool {
+        self.wants_read()
+            && matches!(self.state, State::Head)
+            && self.input[self.pos..]
+                .iter()
+                .all(|&b| b == b'\r' || b == b'\n')
+    }
+
+    /// How many answers the connection has given (refusals included).
+    pub fn answered(&self) -> u32 {
+        self.served
+    }
+
     /// How many inputs came that the connection did not expect (see [`Connection::handle`]).
     pub fn ignored(&self) -> u64 {
         self.ignored
