@@ -81,6 +81,19 @@ pub struct Args {
     /// application/json`); `/DIR` redirects to `/DIR/`. Off: directories are 404
     #[arg(long)]
     pub dir_listing: bool,
+    /// Serve HTTPS on the port with this certificate chain (PEM; with --tls-key).
+    /// SIGHUP reloads both files
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate made at start for HOST and localhost, and print its
+    /// SHA-256 fingerprint. For a quick share on a LAN: browsers warn until you compare
+    /// the fingerprint and accept it; it proves nothing to anyone who cannot check the
+    /// fingerprint, and is no substitute for a real certificate on the internet
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
     /// Another name this server answers to in `Host` (repeatable)
     #[arg(long, value_name = "NAME")]
     pub allow_host: Vec<String>,
@@ -200,6 +213,38 @@ impl Args {
         config
     }
 
+    /// The HTTPS side, if asked for: the certificate loaded (or made) and checked, or
+    /// one line saying why not — before the port is bound.
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Result<Option<std::sync::Arc<crate::tls::Tls>>, String> {
+        let source = match (&self.tls_cert, &self.tls_key, self.tls_self_signed) {
+            (Some(cert), Some(key), _) => crate::tls::Source::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            (_, _, true) => {
+                let mut names = vec!["localhost".to_string()];
+                let bare = self.host().trim_start_matches('[').trim_end_matches(']');
+                if !matches!(bare, "0.0.0.0" | "::") && bare != "localhost" {
+                    names.push(bare.to_string());
+                }
+                names.extend(self.allow_host.iter().cloned());
+                crate::tls::Source::SelfSigned { names }
+            }
+            _ => return Ok(None),
+        };
+        crate::tls::Tls::new(source).map(|t| Some(std::sync::Arc::new(t)))
+    }
+
+    /// Without the `tls` feature, asking for HTTPS is a start-up error.
+    #[cfg(not(feature = "tls"))]
+    pub fn tls(&self) -> Result<Option<std::sync::Arc<NoTls>>, String> {
+        if self.tls_cert.is_some() || self.tls_self_signed {
+            return Err("this build has no HTTPS (built without the tls feature)".into());
+        }
+        Ok(None)
+    }
+
     /// Opens the web root, or says in one line why not.
     pub fn open_root(&self) -> Result<Root, String> {
         Root::new(&self.root)
@@ -244,11 +289,44 @@ fn header_value(s: &str) -> Result<String, String> {
     }
 }
 
-/// Prints the one stdout line that says where the server listens
-/// (`listening on http://127.0.0.1:8080`) and flushes it; tests and scripts read it.
-pub fn announce(addr: SocketAddr) {
+/// Whether the server speaks HTTPS, and what the start line adds (a self-signed
+/// certificate's fingerprint, for a person to compare in the browser).
+#[cfg(feature = "tls")]
+pub fn tls_note(tls: Option<&crate::tls::Tls>) -> (bool, String) {
+    match tls {
+        Some(t) if t.self_signed() => (
+            true,
+            format!(
+                "self-signed certificate, SHA-256 fingerprint {}",
+                t.fingerprint()
+            ),
+        ),
+        Some(_) => (true, String::new()),
+        None => (false, String::new()),
+    }
+}
+
+/// What stands for the TLS side in a build without the `tls` feature (never made).
+#[cfg(not(feature = "tls"))]
+pub enum NoTls {}
+
+/// Without the `tls` feature: plain HTTP.
+#[cfg(not(feature = "tls"))]
+pub fn tls_note(_tls: Option<&NoTls>) -> (bool, String) {
+    (false, String::new())
+}
+
+/// Prints the one stdout line that says where the server listens, `listening on
+/// http://ADDR` (or `https://`, then with `note`, such as a self-signed certificate's
+/// fingerprint), and flushes it; tests and scripts read it.
+pub fn announce(addr: SocketAddr, https: bool, note: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "listening on http://{addr}");
+    let scheme = if https { "https" } else { "http" };
+    if note.is_empty() {
+        let _ = writeln!(out, "listening on {scheme}://{addr}");
+    } else {
+        let _ = writeln!(out, "listening on {scheme}://{addr} ({note})");
+    }
     let _ = out.flush();
 }
 

@@ -41,6 +41,9 @@ pub mod logging;
 pub mod pace;
 pub mod sendfile;
 pub mod shutdown;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub mod transport;
 pub mod webroot;
 
 /// Whether this process takes the portable paths: always off Linux; on Linux when

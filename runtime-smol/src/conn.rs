@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::debug;
+use log::{debug, warn};
 use protocol::{Action, Config, Connection, Input, Listing};
 use smol::{future, Async, Timer};
 
@@ -27,6 +27,7 @@ use host::clock::{self, Clock};
 use host::linger::{LINGER, LINGER_BYTES};
 use host::pace::WriteWatch;
 use host::sendfile::set_cork;
+use host::transport::{self, Transport};
 
 use crate::files::{self, Body, Opened};
 use crate::Closing;
@@ -48,6 +49,9 @@ pub(crate) struct Shared {
     pub closing: Closing,
     /// Open connections (for `--max-connections` and the drain at shutdown).
     pub active: AtomicUsize,
+    /// HTTPS: the configuration each new connection's TLS state starts from.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<host::tls::Tls>>,
 }
 
 /// Serves one connection until it closes.
@@ -59,10 +63,44 @@ pub(crate) async fn serve(shared: &Shared, stream: Async<TcpStream>, peer: Socke
         clock::seed(),
         peer.to_string(),
     );
-    match drive(shared, &stream, &mut conn).await {
-        Ok(()) => linger_close(&stream, &shared.closing).await,
+    let Some(mut transport) = new_transport(shared, peer) else {
+        return;
+    };
+    // A TLS handshake must be done within the head deadline.
+    let handshake_until = transport
+        .is_tls()
+        .then(|| now.mono_ms.saturating_add(shared.config.head_timeout_ms));
+    match drive(shared, &stream, &mut transport, &mut conn, handshake_until).await {
+        Ok(()) => {
+            transport.close(stream.get_ref());
+            linger_close(&stream, &shared.closing).await
+        }
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            // TLS refused (a garbage ClientHello, an unknown SNI, plain HTTP).
+            warn!("{peer} refused: {e}");
+            if e.to_string() == transport::PLAIN_HTTP {
+                let _ = stream.get_ref().write_all(&transport::plain_http_answer());
+                linger_close(&stream, &shared.closing).await;
+            }
+        }
         Err(e) => debug!("{peer} connection ended: {e}"),
     }
+}
+
+/// Plain, or TLS when the server has a certificate.
+fn new_transport(shared: &Shared, peer: SocketAddr) -> Option<Transport> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &shared.tls {
+        return match Transport::tls(tls.config()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log::error!("{peer} no TLS state: {e}");
+                None
+            }
+        };
+    }
+    let _ = (shared, peer);
+    Some(Transport::Plain)
 }
 
 /// What ended a wait for the client.
@@ -76,7 +114,9 @@ enum Event {
 async fn drive(
     shared: &Shared,
     stream: &Async<TcpStream>,
+    transport: &mut Transport,
     conn: &mut Connection,
+    handshake_until: Option<u64>,
 ) -> io::Result<()> {
     let window = Duration::from_millis(shared.config.idle_timeout_ms);
     let mut out: Vec<u8> = Vec::new();
@@ -116,8 +156,9 @@ async fn drive(
                     let Some(file) = opened.as_ref() else {
                         return Err(io::Error::other("SendFile without an open file"));
                     };
-                    if let Err(e) = send_body(stream, &mut out, file, offset, len, &mut watch).await
-                    {
+                    let sent =
+                        send_body(stream, transport, &mut out, file, offset, len, &mut watch);
+                    if let Err(e) = sent.await {
                         conn.handle(shared.clock.now(), Input::WriteFailed);
                         return Err(e);
                     }
@@ -140,7 +181,7 @@ async fn drive(
                     conn.handle(shared.clock.now(), Input::UploadWritten(result));
                 }
                 Action::Close => {
-                    flush(stream, &mut out, &mut watch).await?;
+                    flush(stream, transport, &mut out, &mut watch).await?;
                     return Ok(());
                 }
             }
@@ -148,7 +189,7 @@ async fn drive(
         opened = None;
         if wrote {
             // One answer is in flight at a time: write it, tell the core, go on.
-            if let Err(e) = flush(stream, &mut out, &mut watch).await {
+            if let Err(e) = flush(stream, transport, &mut out, &mut watch).await {
                 conn.handle(shared.clock.now(), Input::WriteFailed);
                 return Err(e);
             }
@@ -161,12 +202,19 @@ async fn drive(
         if conn.is_closed() {
             return Ok(());
         }
-        let Some(deadline) = conn.deadline() else {
+        let Some(mut deadline) = conn.deadline() else {
             // As in runtime-std: waiting for the client without a deadline would be a
             // core bug; closing is the only safe answer.
             log::error!("the core waits for the client without a deadline; closing");
             return Err(io::Error::other("the core waits for nothing"));
         };
+        if let Some(until) = handshake_until.filter(|_| transport.is_handshaking()) {
+            if shared.clock.now().mono_ms >= until {
+                warn!("{} refused: TLS handshake not done in time", conn.peer());
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake"));
+            }
+            deadline = deadline.min(until);
+        }
         if eof {
             // The core has had the end of the stream and still waits: nothing will come.
             return Ok(());
@@ -185,8 +233,16 @@ async fn drive(
         }
         let read = async {
             loop {
+                if transport.wants_write() {
+                    // TLS records (the handshake) wait for room in the socket.
+                    stream.writable().await?;
+                    match transport.flush(stream.get_ref()) {
+                        Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                        _ => continue,
+                    }
+                }
                 stream.readable().await?;
-                match read_into(stream.get_ref(), conn, &shared.clock) {
+                match read_into(stream.get_ref(), transport, conn, &shared.clock) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     other => return other.map(Event::Read),
@@ -220,10 +276,15 @@ async fn drive(
 
 /// One `read(2)` into this thread's buffer, handed straight to the core; returns the
 /// byte count (0: end of stream).
-fn read_into(sock: &TcpStream, conn: &mut Connection, clock: &Clock) -> io::Result<usize> {
+fn read_into(
+    sock: &TcpStream,
+    transport: &mut Transport,
+    conn: &mut Connection,
+    clock: &Clock,
+) -> io::Result<usize> {
     READ_BUF.with(|cell| {
         let mut buf = cell.borrow_mut();
-        let n = (&*sock).read(&mut buf[..])?;
+        let n = transport.read(sock, &mut buf[..])?;
         let now = clock.now();
         if n == 0 {
             conn.handle(now, Input::Eof);
@@ -242,6 +303,7 @@ const STEP: u64 = 1 << 20;
 /// Queues or streams `len` bytes of `file` from `offset`.
 async fn send_body(
     stream: &Async<TcpStream>,
+    transport: &mut Transport,
     out: &mut Vec<u8>,
     file: &Arc<Opened>,
     offset: u64,
@@ -256,7 +318,7 @@ async fn send_body(
         Body::File(_) => {
             // Head and body leave in full segments (see `set_cork`).
             set_cork(stream.get_ref(), true);
-            let result = send_file_all(stream, out, file, offset, len, watch).await;
+            let result = send_file_all(stream, transport, out, file, offset, len, watch).await;
             set_cork(stream.get_ref(), false);
             result
         }
@@ -266,6 +328,7 @@ async fn send_body(
 
 async fn send_file_all(
     stream: &Async<TcpStream>,
+    transport: &mut Transport,
     out: &mut Vec<u8>,
     opened: &Arc<Opened>,
     offset: u64,
@@ -275,7 +338,7 @@ async fn send_file_all(
     let Body::File(f) = &opened.body else {
         return Err(io::Error::other("not a large file"));
     };
-    flush(stream, out, watch).await?;
+    flush(stream, transport, out, watch).await?;
     let end = offset.saturating_add(len);
     let mut pos = offset;
     while pos < end {
@@ -289,7 +352,7 @@ async fn send_file_all(
         .await;
         while pos < step_end {
             let left = step_end - pos;
-            match host::sendfile::send_file(stream.get_ref(), f, &mut pos, left) {
+            match transport.send_file(stream.get_ref(), f, &mut pos, left) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -306,19 +369,31 @@ async fn send_file_all(
         }
         future::yield_now().await;
     }
-    Ok(())
+    // Under TLS the last records may still be buffered.
+    flush(stream, transport, out, watch).await
 }
 
-/// Writes all of `out` and empties it. Tries at once; waits for the socket only when
-/// its buffer is full, and drops a client that reads too slowly (host::pace).
+/// Writes all of `out` (through the transport) and empties it. Tries at once; waits for
+/// the socket only when its buffer is full, and drops a client that reads too slowly
+/// (host::pace).
 async fn flush(
     stream: &Async<TcpStream>,
+    transport: &mut Transport,
     out: &mut Vec<u8>,
     watch: &mut WriteWatch,
 ) -> io::Result<()> {
     let mut pos = 0;
-    while pos < out.len() {
-        match stream.get_ref().write(&out[pos..]) {
+    loop {
+        let step = if pos < out.len() {
+            transport.write(stream.get_ref(), &out[pos..])
+        } else {
+            // Everything handed over; TLS may still hold records.
+            match transport.flush(stream.get_ref()) {
+                Ok(()) => break,
+                Err(e) => Err(e),
+            }
+        };
+        match step {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
                 pos += n;

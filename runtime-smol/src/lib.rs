@@ -65,12 +65,14 @@ const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// Runs the server until Ctrl-C / SIGTERM; the exit code is what `main` returns.
 pub fn run(args: &Args) -> ExitCode {
     let root = args.open_root().unwrap_or_else(|e| cli::fail(&e));
+    // A certificate that cannot be used is a start-up error, before the port is bound.
+    let tls = args.tls().unwrap_or_else(|e| cli::fail(&e));
     let listener = args.listen().unwrap_or_else(|e| cli::fail(&e));
-    // Only once the port is ours: a second copy started by mistake must not touch the
-    // running server's uploads.
     // Before anything is sized from it (the cache's descriptors, the connections).
     host::limits::raise_nofile();
     let web = WebRoot::new(root);
+    // Only once the port is ours: a second copy started by mistake must not touch the
+    // running server's uploads.
     web.clean_up();
     // Re-listening on a listening socket only changes its backlog (Unix).
     #[cfg(unix)]
@@ -101,11 +103,17 @@ pub fn run(args: &Args) -> ExitCode {
         Ok(l) => l,
         Err(e) => cli::fail(&format!("cannot register the listening socket: {e}")),
     };
+    let (https, note) = cli::tls_note(tls.as_deref());
+    let scheme = if https { "https" } else { "http" };
     info!(
-        "runtime-smol listening on http://{addr}, root {}, {threads} executor threads, \
+        "runtime-smol listening on {scheme}://{addr}, root {}, {threads} executor threads, \
          at most {max_connections} connections",
         args.root.display()
     );
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &tls {
+        tls.reload_on_sighup();
+    }
 
     let (closing_tx, closing_rx) = smol::channel::bounded::<()>(1);
     let shared = Arc::new(Shared {
@@ -114,6 +122,8 @@ pub fn run(args: &Args) -> ExitCode {
         clock: Clock::new(),
         closing: closing_rx,
         active: AtomicUsize::new(0),
+        #[cfg(feature = "tls")]
+        tls,
     });
     let ex = Arc::new(Executor::new());
     for i in 1..threads {
@@ -133,7 +143,7 @@ pub fn run(args: &Args) -> ExitCode {
         max_connections,
     ));
     // Announced once every executor thread and the accept task exist.
-    cli::announce(addr);
+    cli::announce(addr, https, &note);
     smol::block_on(ex.run(async {
         wait_for_signal(&stop).await;
         info!("shutting down: no new connections, in-flight requests get up to 5 s");

@@ -21,12 +21,14 @@ fn main() -> ExitCode {
     let args = Args::parse_for(Runtime::Std);
     logging::init();
     let root = args.open_root().unwrap_or_else(|e| cli::fail(&e));
+    // A certificate that cannot be used is a start-up error, before the port is bound.
+    let tls = args.tls().unwrap_or_else(|e| cli::fail(&e));
     let listener = args.listen().unwrap_or_else(|e| cli::fail(&e));
-    // Only once the port is ours: a second copy started by mistake must not touch the
-    // running server's uploads.
     // Before anything is sized from it (the cache's descriptors).
     host::limits::raise_nofile();
     let web = WebRoot::new(root);
+    // Only once the port is ours: a second copy started by mistake must not touch the
+    // running server's uploads.
     web.clean_up();
     let addr = listener
         .local_addr()
@@ -35,19 +37,22 @@ fn main() -> ExitCode {
         .unwrap_or_else(|e| cli::fail(&format!("cannot install signal handlers: {e}")));
     let config = Arc::new(args.config(addr.port()));
     let workers = args.threads();
+    let (https, note) = host::cli::tls_note(tls.as_deref());
+    let scheme = if https { "https" } else { "http" };
     info!(
-        "runtime-std listening on http://{addr}, root {}, {workers} workers, queue {}",
+        "runtime-std listening on {scheme}://{addr}, root {}, {workers} workers, queue {}",
         web.root().path().display(),
         args.queue()
     );
-    let server = Arc::new(server::Server::new(
-        web,
-        config,
-        Clock::new(),
-        shutdown,
-        workers,
-    ));
-    cli::announce(addr);
+    #[allow(unused_mut)]
+    let mut server = server::Server::new(web, config, Clock::new(), shutdown, workers);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = tls {
+        tls.reload_on_sighup();
+        server.tls = Some(tls);
+    }
+    let server = Arc::new(server);
+    cli::announce(addr, https, &note);
     let code = match server::run(listener, server, workers, args.queue()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

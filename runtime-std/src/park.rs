@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use host::clock::Clock;
 use host::shutdown::Shutdown;
+use host::transport::Transport;
 use log::debug;
 use protocol::{Connection, Input};
 
@@ -25,7 +26,8 @@ use crate::pool::Submitter;
 pub struct Job {
     pub stream: TcpStream,
     pub peer: SocketAddr,
-    pub conn: Option<Connection>,
+    /// The connection's state and its transport (plain or TLS) when it comes back.
+    pub conn: Option<(Connection, Transport)>,
 }
 
 /// The most connections parked at once; past it, an idle connection keeps its worker.
@@ -90,7 +92,7 @@ pub fn spawn(
             }
             if shutdown.requested() {
                 for mut job in jobs.drain(..) {
-                    if let Some(conn) = job.conn.as_mut() {
+                    if let Some((conn, _)) = job.conn.as_mut() {
                         conn.handle(clock.now(), Input::Drain);
                     }
                 }
@@ -113,11 +115,11 @@ pub fn spawn(
                 let expired = job
                     .conn
                     .as_ref()
-                    .and_then(Connection::deadline)
+                    .and_then(|(conn, _)| conn.deadline())
                     .is_none_or(|d| now.mono_ms >= d);
                 if expired {
                     // Idle timeout: the core closes silently; the socket closes here.
-                    if let Some(conn) = job.conn.as_mut() {
+                    if let Some((conn, _)) = job.conn.as_mut() {
                         conn.handle(now, Input::Timeout);
                     }
                     parked.fetch_sub(1, Ordering::AcqRel);

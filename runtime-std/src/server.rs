@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown as Both, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,8 +20,9 @@ use host::cache::{Body, Opened};
 use host::clock::{self, Clock};
 use host::linger::Refusals;
 use host::pace::{self, WriteWatch};
-use host::sendfile::{send_file, set_cork};
+use host::sendfile::set_cork;
 use host::shutdown::{Shutdown, DRAIN_LIMIT};
+use host::transport::{self, Transport};
 use host::webroot::WebRoot;
 use log::{debug, error, info, warn};
 use protocol::{Action, Config, Connection, Input, Listing};
@@ -40,6 +41,9 @@ pub struct Server {
     pub config: Arc<Config>,
     pub clock: Clock,
     pub shutdown: Shutdown,
+    /// HTTPS: the configuration each new connection's TLS state starts from.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<host::tls::Tls>>,
     refusals: Refusals,
     slots: Vec<Slot>,
 }
@@ -69,6 +73,14 @@ thread_local! {
 enum Flow {
     Continue,
     Stop,
+}
+
+/// A connection's socket and what is between it and the core.
+struct Io<'a> {
+    stream: &'a TcpStream,
+    transport: &'a mut Transport,
+    /// A new TLS connection's handshake must be done by then (the head deadline).
+    handshake_until: Option<u64>,
 }
 
 /// How a worker's turn with a connection ended.
@@ -112,6 +124,8 @@ impl Server {
             config,
             clock,
             shutdown,
+            #[cfg(feature = "tls")]
+            tls: None,
             refusals: Refusals::default(),
             slots: (0..workers).map(|_| Slot::default()).collect(),
         }
@@ -121,19 +135,28 @@ impl Server {
     /// connections wait for a worker: then it is parked (see `park`).
     pub fn serve(&self, worker: usize, job: Job, parking: &Parking) {
         let Job { stream, peer, conn } = job;
-        let mut conn = match conn {
-            Some(conn) => conn,
+        let (mut conn, mut transport, handshake_until) = match conn {
+            Some((conn, transport)) => (conn, transport, None),
             None => {
                 let _ = stream.set_nodelay(true);
                 // A blocked write returns now and then, so that the pace of a slow
                 // reader is checked (host::pace): it cannot hold a worker.
                 let _ = stream.set_write_timeout(Some(pace::POLL));
-                Connection::new(
+                let now = self.clock.now();
+                let Some(transport) = self.transport(peer) else {
+                    return;
+                };
+                // A TLS handshake must be done within the head deadline.
+                let until = transport
+                    .is_tls()
+                    .then(|| now.mono_ms.saturating_add(self.config.head_timeout_ms));
+                let conn = Connection::new(
                     Arc::clone(&self.config),
-                    self.clock.now(),
+                    now,
                     clock::seed(),
                     peer.to_string(),
-                )
+                );
+                (conn, transport, until)
             }
         };
         let slot = self.slots.get(worker);
@@ -147,7 +170,12 @@ impl Server {
             let (input, out) = &mut *bufs;
             input.resize(READ_BUF, 0);
             out.clear();
-            let ended = self.drive(&mut conn, &stream, slot, input, out, parking);
+            let mut io = Io {
+                stream: &stream,
+                transport: &mut transport,
+                handshake_until,
+            };
+            let ended = self.drive(&mut conn, &mut io, slot, input, out, parking);
             if out.capacity() > 1 << 20 {
                 *out = Vec::new();
             }
@@ -158,15 +186,32 @@ impl Server {
             parking.park(Job {
                 stream,
                 peer,
-                conn: Some(conn),
+                conn: Some((conn, transport)),
             });
         }
+    }
+
+    /// The transport for a new connection: plain, or TLS when the server has a
+    /// certificate.
+    fn transport(&self, peer: SocketAddr) -> Option<Transport> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return match Transport::tls(tls.config()) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    error!("{peer} no TLS state: {e}");
+                    None
+                }
+            };
+        }
+        let _ = peer;
+        Some(Transport::Plain)
     }
 
     fn drive(
         &self,
         conn: &mut Connection,
-        stream: &TcpStream,
+        io: &mut Io<'_>,
         slot: Option<&Slot>,
         input: &mut [u8],
         out: &mut Vec<u8>,
@@ -189,7 +234,7 @@ impl Server {
                 watch: WriteWatch::new(Duration::from_millis(self.config.idle_timeout_ms)),
             };
             while let Some(action) = conn.poll() {
-                match self.execute(action, conn, stream, out, &mut batch) {
+                match self.execute(action, conn, io, out, &mut batch) {
                     Flow::Continue => {}
                     Flow::Stop => return Ended::Done,
                 }
@@ -197,7 +242,7 @@ impl Server {
             let (wrote, mut watch) = (batch.wrote, batch.watch);
             if wrote != Wrote::Nothing {
                 // One answer is in flight at a time: write it, tell the core, go on.
-                let result = flush(stream, out, &mut watch);
+                let result = flush(io, out, &mut watch);
                 let now = self.clock.now();
                 if let Err(e) = result {
                     debug!("answer not written: {e}");
@@ -216,7 +261,11 @@ impl Server {
             if let Some(slot) = slot {
                 // Shutting down: an idle connection closes unless a request is waiting.
                 if self.shutdown.requested() && slot.idle.load(Ordering::SeqCst) {
-                    match net::read_now(stream, input) {
+                    if io.transport.is_tls() {
+                        // No peeking through TLS: an idle one simply closes.
+                        return Ended::Done;
+                    }
+                    match net::read_now(io.stream, input) {
                         Ok(n) if n > 0 => {
                             slot.idle.store(false, Ordering::SeqCst);
                             conn.handle(self.clock.now(), Input::Received(&input[..n]));
@@ -227,10 +276,17 @@ impl Server {
                 }
             }
             let now = self.clock.now();
-            let Some(deadline) = conn.deadline() else {
+            let Some(mut deadline) = conn.deadline() else {
                 error!("the core waits for the client without a deadline; closing");
                 return Ended::Done;
             };
+            if let Some(until) = io.handshake_until.filter(|_| io.transport.is_handshaking()) {
+                if now.mono_ms >= until {
+                    warn!("{} refused: TLS handshake not done in time", conn.peer());
+                    return Ended::Done;
+                }
+                deadline = deadline.min(until);
+            }
             if now.mono_ms >= deadline {
                 conn.handle(now, Input::Timeout);
                 if conn.deadline() == Some(deadline) && conn.wants_read() {
@@ -239,7 +295,11 @@ impl Server {
                 }
                 continue;
             }
-            if conn.is_idle() && conn.answered() > 0 && parking.pressure() {
+            if conn.is_idle()
+                && conn.answered() > 0
+                && !io.transport.has_buffered()
+                && parking.pressure()
+            {
                 // A keep-alive connection between requests while others wait for a
                 // worker: give this one up. (A new connection that has sent nothing is
                 // not parked: a flood of those gets 503s, as the queue's bound says.)
@@ -260,12 +320,12 @@ impl Server {
                 Some(t) => t > remaining + remaining / 16 || t < remaining / 2,
             };
             if rearm {
-                if stream.set_read_timeout(Some(remaining)).is_err() {
+                if io.stream.set_read_timeout(Some(remaining)).is_err() {
                     return Ended::Done;
                 }
                 read_timeout = Some(remaining);
             }
-            match (&*stream).read(input) {
+            match io.transport.read(io.stream, input) {
                 Ok(0) => conn.handle(self.clock.now(), Input::Eof),
                 Ok(n) => {
                     if let Some(slot) = slot {
@@ -282,6 +342,14 @@ impl Server {
                     conn.handle(self.clock.now(), Input::Timeout)
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    // TLS refused (a garbage ClientHello, an unknown SNI, plain HTTP).
+                    warn!("{} refused: {e}", conn.peer());
+                    if e.to_string() == transport::PLAIN_HTTP {
+                        let _ = (&*io.stream).write_all(&transport::plain_http_answer());
+                    }
+                    return Ended::Done;
+                }
                 Err(e) => {
                     debug!("read failed: {e}");
                     return Ended::Done;
@@ -295,7 +363,7 @@ impl Server {
         &self,
         action: Action,
         conn: &mut Connection,
-        stream: &TcpStream,
+        io: &mut Io<'_>,
         out: &mut Vec<u8>,
         batch: &mut Batch,
     ) -> Flow {
@@ -326,7 +394,7 @@ impl Server {
                     error!("the core asked to send a file that is not open");
                     return Flow::Stop;
                 };
-                if let Err(e) = send_body(stream, &f, offset, len, out, watch) {
+                if let Err(e) = send_body(io, &f, offset, len, out, watch) {
                     // The head promised `len` bytes: the connection cannot go on.
                     debug!("file body not sent: {e}");
                     conn.handle(self.clock.now(), Input::WriteFailed);
@@ -349,8 +417,9 @@ impl Server {
                 conn.handle(self.clock.now(), Input::UploadWritten(result));
             }
             Action::Close => {
-                if flush(stream, out, watch).is_ok() {
-                    linger(stream);
+                if flush(io, out, watch).is_ok() {
+                    io.transport.close(io.stream);
+                    linger(io.stream);
                 }
                 return Flow::Stop;
             }
@@ -372,14 +441,21 @@ impl Server {
     }
 }
 
-/// Writes out the buffer and empties it, dropping a client that reads too slowly.
-fn flush(stream: &TcpStream, out: &mut Vec<u8>, watch: &mut WriteWatch) -> io::Result<()> {
+/// Writes out the buffer (through the transport) and empties it, dropping a client that
+/// reads too slowly.
+fn flush(io: &mut Io<'_>, out: &mut Vec<u8>, watch: &mut WriteWatch) -> io::Result<()> {
     let mut pos = 0;
     let result = loop {
-        if pos == out.len() {
-            break Ok(());
-        }
-        match (&*stream).write(&out[pos..]) {
+        let step = if pos < out.len() {
+            io.transport.write(io.stream, &out[pos..])
+        } else {
+            // Everything handed over; TLS may still hold records.
+            match io.transport.flush(io.stream) {
+                Ok(()) => break Ok(()),
+                Err(e) => Err(e),
+            }
+        };
+        match step {
             Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
                 pos += n;
@@ -400,7 +476,7 @@ fn flush(stream: &TcpStream, out: &mut Vec<u8>, watch: &mut WriteWatch) -> io::R
 
 /// A file body: small ones join the buffered head, large ones go by `send_file`.
 fn send_body(
-    stream: &TcpStream,
+    io: &mut Io<'_>,
     file: &Opened,
     offset: u64,
     len: u64,
@@ -415,10 +491,10 @@ fn send_body(
         }
         Body::File(f) => {
             // Cork while the head and the body go out, so the kernel sends full segments.
-            set_cork(stream, true);
-            let result = flush(stream, out, watch)
-                .and_then(|()| send_file_all(stream, f, offset, len, watch));
-            set_cork(stream, false);
+            set_cork(io.stream, true);
+            let result =
+                flush(io, out, watch).and_then(|()| send_file_all(io, f, offset, len, watch));
+            set_cork(io.stream, false);
             result
         }
         Body::None => Err(io::Error::other("SendFile for a directory")),
@@ -426,7 +502,7 @@ fn send_body(
 }
 
 fn send_file_all(
-    stream: &TcpStream,
+    io: &mut Io<'_>,
     file: &File,
     mut offset: u64,
     len: u64,
@@ -435,7 +511,7 @@ fn send_file_all(
     let end = offset.saturating_add(len);
     while offset < end {
         let left = end - offset;
-        match send_file(stream, file, &mut offset, left) {
+        match io.transport.send_file(io.stream, file, &mut offset, left) {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -448,7 +524,15 @@ fn send_file_all(
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    // Under TLS the last records may still be buffered.
+    loop {
+        match io.transport.flush(io.stream) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if pace::is_blocked(&e) => watch.check()?,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// After the last answer: linger (see `host::linger`) only when the client has sent

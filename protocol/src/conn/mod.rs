@@ -369,6 +369,11 @@ impl Connection {
                 .all(|&b| b == b'\r' || b == b'\n')
     }
 
+    /// The peer, as given to [`Connection::new`] (for the runtime's own log lines).
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
     /// How many answers the connection has given (refusals included).
     pub fn answered(&self) -> u32 {
         self.served
