@@ -1,9 +1,17 @@
 //! The cases of the shared suite, one function per SPEC row or group of rows. Each takes
 //! the path of the runtime binary and starts its own server.
 
-use super::*;
-
 use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::{
+    binary_bytes, contains, have, run_to_exit, Client, Fixture, Response, Server, INDEX_HTML,
+    SECRET,
+};
 
 /// `GET path HTTP/1.1` with the right Host, keep-alive.
 fn get(s: &Server, path: &str) -> String {
@@ -963,8 +971,10 @@ pub fn busy_workers_and_full_queue_give_503(bin: &str) {
         bin,
         &["--threads", "1", "--queue", "1", "--max-connections", "2"],
     );
+    // `a` holds the worker without a request yet (a keep-alive connection between
+    // requests would be parked to free it: see idle_keep_alive_yields_its_worker).
     let mut a = s.connect();
-    a.request(&get(&s, "/")).expect_status(200);
+    thread::sleep(Duration::from_millis(100));
     let mut b = s.connect();
     thread::sleep(Duration::from_millis(300));
     let mut c = s.connect();
@@ -981,7 +991,9 @@ pub fn busy_workers_and_full_queue_give_503(bin: &str) {
         "503 not logged:\n{}",
         s.logs()
     );
-    // Once the first client leaves, the waiting one is served.
+    // Once the first client is served and leaves, the waiting one is served.
+    a.send(get(&s, "/").as_bytes());
+    a.read_response().expect_status(200);
     drop(a);
     let r = b.request(&get(&s, "/sample.txt"));
     r.expect_status(200);
@@ -1273,13 +1285,13 @@ pub fn command_line_errors_and_positionals(bin: &str) {
         "<p>default root</p>",
     )
     .expect("write");
-    let mut cmd = Command::new(bin);
-    cmd.args(["0", "127.0.0.1", "2"])
+    let s = Server::builder(bin)
+        .fixture(fx)
+        .without_port_and_root()
+        .args(&["0", "127.0.0.1", "2"])
         .current_dir(work.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let s = Server::spawn(cmd, fx);
+        .inherit_rust_log()
+        .start();
     let r = s.get("/");
     r.expect_status(200);
     assert_eq!(r.body, b"<p>default root</p>");

@@ -2,15 +2,10 @@
 //! resources, a crash in the middle of uploads, an unwritable `uploads/`, and what the
 //! logs say about all of it.
 //!
-//! A runtime's test file includes the suite's harness and this module, then expands the
-//! macro with its binary:
+//! A runtime's test file expands the macro with its binary:
 //!
 //! ```ignore
-//! #[path = "../../runtime-std/tests/suite/mod.rs"]
-//! mod suite;
-//! #[path = "../../runtime-std/tests/hardening/mod.rs"]
-//! mod hardening;
-//! hardening_tests!(env!("CARGO_BIN_EXE_runtime-smol"));
+//! testkit::hardening_tests!(env!("CARGO_BIN_EXE_runtime-smol"));
 //! ```
 //!
 //! Everything runs on 127.0.0.1 against servers the test starts itself (killed by PID
@@ -21,19 +16,17 @@
 //! `runtime-smol/tests/smol_only.rs::a_thousand_slowloris_connections_do_not_stall_a_normal_client`; the
 //! shared one here checks the 408s themselves and the recovery.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::suite::{find, own_flags, Client, Fixture, Response, Server, SECRET};
+use crate::{Client, Fixture, Response, Server, SECRET};
 
 /// Expands to one `#[test]` per case, run against the binary at `$bin`.
 #[macro_export]
@@ -77,17 +70,13 @@ fn get_close(s: &Server, path: &str) -> String {
     )
 }
 
-/// Starts `bin` on an existing root (the fixture argument only satisfies the harness).
+/// Starts `bin` on an existing root.
 fn start_on_root(bin: &str, root: &Path, args: &[&str]) -> Server {
-    let mut cmd = Command::new(bin);
-    cmd.args(["--port", "0", "--root"])
-        .arg(root)
-        .args(own_flags(bin, args))
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    Server::spawn(cmd, Fixture::new())
+    Server::builder(bin)
+        .fixture(Fixture::at(root))
+        .args(args)
+        .rust_log("info")
+        .start()
 }
 
 /// A line of the server's log per client port, to count what was logged about a peer.
@@ -128,18 +117,6 @@ fn proc_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
-/// The status code of a response head in `bytes`, once the head is complete.
-fn status_of(bytes: &[u8]) -> Option<u16> {
-    find(bytes, b"\r\n\r\n")?;
-    let line = &bytes[..find(bytes, b"\r\n")?];
-    std::str::from_utf8(line)
-        .ok()?
-        .split(' ')
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// Reads from a non-blocking socket: `Some(true)` at end of stream (or reset).
 fn poll_read(s: &mut TcpStream, into: &mut Vec<u8>) -> Option<bool> {
     let mut buf = [0u8; 4096];
@@ -159,10 +136,10 @@ fn poll_read(s: &mut TcpStream, into: &mut Vec<u8>) -> Option<bool> {
 fn served_within(s: &Server, path: &str, limit: Duration) -> Duration {
     let start = Instant::now();
     loop {
-        let answered = TcpStream::connect(("127.0.0.1", s.port))
+        let answered = Client::try_connect(s.port)
             .map_err(|e| e.to_string())
-            .and_then(|mut stream| exchange(&mut stream, get_close(s, path).as_bytes()));
-        if answered.as_ref().is_ok_and(|(status, _)| *status == 200) {
+            .and_then(|mut c| exchange(&mut c, get_close(s, path).as_bytes()));
+        if answered.as_ref().is_ok_and(|r| r.status == 200) {
             return start.elapsed();
         }
         assert!(
@@ -180,47 +157,23 @@ fn tail(logs: &str) -> String {
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
-/// Sends a `Connection: close` request on `stream` and reads the answer to the end of
-/// the stream (at most 10 s): its status and all its bytes.
-fn exchange(stream: &mut TcpStream, request: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    stream
+/// Sends a `Connection: close` request on `c` and reads the answer to the end of the
+/// stream (at most 10 s): the response, its body all that follows the head.
+fn exchange(c: &mut Client, request: &[u8]) -> Result<Response, String> {
+    c.stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
-    stream
+    c.stream
         .set_write_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
-    stream
+    c.stream
         .write_all(request)
         .map_err(|e| format!("send: {e}"))?;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 65536];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset && !got.is_empty() => break,
-            Err(e) => return Err(format!("read: {e}")),
-        }
-    }
-    let status =
-        status_of(&got).ok_or_else(|| format!("no response head in {} bytes", got.len()))?;
-    Ok((status, got))
-}
-
-/// A header of a raw response (name case-insensitive).
-fn header_of(response: &[u8], name: &str) -> Option<String> {
-    let head = &response[..find(response, b"\r\n\r\n")?];
-    String::from_utf8_lossy(head).lines().skip(1).find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().to_string())
-    })
-}
-
-/// The body of a raw response read to its end (after the head).
-fn body_of(response: &[u8]) -> &[u8] {
-    find(response, b"\r\n\r\n").map_or(&[][..], |i| &response[i + 4..])
+    let got = c.read_until_closed()?;
+    let (mut r, at) = Response::parse_head(&got)?
+        .ok_or_else(|| format!("no response head in {} bytes", got.len()))?;
+    r.body = got[at..].to_vec();
+    Ok(r)
 }
 
 // ----- Slowloris -----
@@ -303,7 +256,7 @@ pub fn slowloris_drippers_get_408_and_service_recovers(bin: &str) {
     let (served, worst) = normal.join().expect("normal client");
     let refused = conns
         .iter()
-        .filter(|(_, got, done)| *done && status_of(got) == Some(408))
+        .filter(|(_, got, done)| *done && Response::status_in(got) == Some(408))
         .count();
     let closed = conns.iter().filter(|(_, _, done)| *done).count();
     assert_eq!(
@@ -364,7 +317,7 @@ pub fn connection_flood_gets_503_and_service_resumes(bin: &str) {
     let answered = |conns: &[(TcpStream, Vec<u8>, bool)]| {
         conns
             .iter()
-            .filter(|(_, got, _)| status_of(got).is_some())
+            .filter(|(_, got, _)| Response::status_in(got).is_some())
             .count()
     };
     while answered(&conns) < N - capacity && start.elapsed() < Duration::from_secs(5) {
@@ -385,7 +338,7 @@ pub fn connection_flood_gets_503_and_service_resumes(bin: &str) {
         }
     }
     let refused: Vec<usize> = (0..N)
-        .filter(|&i| status_of(&conns[i].1).is_some())
+        .filter(|&i| Response::status_in(&conns[i].1).is_some())
         .collect();
     let kept = N - refused.len();
     assert!(
@@ -396,7 +349,7 @@ pub fn connection_flood_gets_503_and_service_resumes(bin: &str) {
     );
     for &i in &refused {
         let text = String::from_utf8_lossy(&conns[i].1).to_string();
-        assert_eq!(status_of(&conns[i].1), Some(503), "{text}");
+        assert_eq!(Response::status_in(&conns[i].1), Some(503), "{text}");
         let lower = text.to_ascii_lowercase();
         assert!(lower.contains("\r\nretry-after:"), "{text}");
         assert!(lower.contains("\r\nconnection: close"), "{text}");
@@ -423,22 +376,22 @@ pub fn connection_flood_gets_503_and_service_resumes(bin: &str) {
     );
     // The held connections are served (runtime-std: the queued ones once a worker frees).
     // All requests are sent first: a queued one is only served once a worker is free.
-    let mut held: Vec<TcpStream> = (0..N)
+    let mut held: Vec<Client> = (0..N)
         .filter(|i| !refused.contains(i))
         .map(|i| {
             let mut c = conns[i].0.try_clone().expect("clone");
             c.set_nonblocking(false).expect("blocking");
             c.write_all(get_close(&s, "/sample.txt").as_bytes())
                 .expect("send on a held connection");
-            c
+            Client::from_stream(c)
         })
         .collect();
     drop(conns);
     let want = std::fs::read(s.fx.root.join("sample.txt")).expect("sample");
     for c in &mut held {
-        let (status, got) = exchange(c, b"").expect("held connection answered");
-        assert_eq!(status, 200);
-        assert_eq!(body_of(&got), &want[..]);
+        let r = exchange(c, b"").expect("held connection answered");
+        assert_eq!(r.status, 200);
+        assert_eq!(&r.body[..], &want[..]);
     }
     // Closing them ends their lingering; then new connections are served again.
     drop(held);
@@ -459,33 +412,20 @@ pub fn connection_flood_gets_503_and_service_resumes(bin: &str) {
 /// one second well under a core); when the clients leave, it serves again.
 pub fn fd_exhaustion_is_logged_without_spinning_and_recovers(bin: &str) {
     const N: usize = 100;
-    let fx = Fixture::new();
-    let mut cmd = Command::new("bash");
-    cmd.arg("-c")
-        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
-        .arg(bin)
-        .args(own_flags(
-            bin,
-            &[
-                "--port",
-                "0",
-                "--threads",
-                "2",
-                "--queue",
-                "500",
-                "--max-connections",
-                "5000",
-                "--idle-timeout",
-                "60",
-                "--root",
-            ],
-        ))
-        .arg(&fx.root)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let s = Server::spawn(cmd, fx);
+    let s = Server::builder(bin)
+        .ulimit_nofile(64)
+        .args(&[
+            "--threads",
+            "2",
+            "--queue",
+            "500",
+            "--max-connections",
+            "5000",
+            "--idle-timeout",
+            "60",
+        ])
+        .rust_log("info")
+        .start();
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", s.pid())).expect("limits");
     assert!(
         limits
@@ -549,7 +489,7 @@ fn stream_body(port: u16, head: &[u8], chunk: &[u8], cap: usize) -> (usize, Vec<
                     Ok(0) => break true,
                     Ok(n) => {
                         got.extend_from_slice(&buf[..n]);
-                        if status_of(&got).is_some() {
+                        if Response::status_in(&got).is_some() {
                             answered.store(true, Ordering::Relaxed);
                         }
                     }
@@ -628,7 +568,7 @@ pub fn huge_and_endless_bodies_are_refused_and_memory_stays_flat(bin: &str) {
     let mut total = 0;
     for (sent, got, closed) in &results {
         total += sent;
-        let status = status_of(got);
+        let status = Response::status_in(got);
         assert!(
             status == Some(413) || (status.is_none() && *closed),
             "endless chunked body: status {status:?}, closed {closed}, sent {sent}"
@@ -642,7 +582,7 @@ pub fn huge_and_endless_bodies_are_refused_and_memory_stays_flat(bin: &str) {
     let endless_header = format!("GET / HTTP/1.1\r\nHost: {host}\r\nX-Endless: ");
     let (sent, got, closed) = stream_body(s.port, endless_header.as_bytes(), &[b'h'; 65536], CAP);
     assert!(
-        status_of(&got) == Some(431) || (got.is_empty() && closed),
+        Response::status_in(&got) == Some(431) || (got.is_empty() && closed),
         "endless header: {:?}",
         String::from_utf8_lossy(&got)
     );
@@ -697,20 +637,20 @@ pub fn sigkill_mid_upload_storm_loses_no_acknowledged_upload(bin: &str) {
                     let id = format!("{client}-{seq}");
                     let body = format!("{{\"id\":\"{id}\",\"pad\":\"{pad}\"}}");
                     sent.lock().expect("sent").insert(id.clone(), body.clone());
-                    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+                    let Ok(mut c) = Client::try_connect(port) else {
                         break; // the server is gone
                     };
                     let request = format!(
                         "POST /upload HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                         body.len()
                     );
-                    match exchange(&mut stream, request.as_bytes()) {
-                        Ok((201, got)) => {
-                            let location = header_of(&got, "location").unwrap_or_default();
+                    match exchange(&mut c, request.as_bytes()) {
+                        Ok(r) if r.status == 201 => {
+                            let location = r.header("location").unwrap_or_default().to_string();
                             acked.lock().expect("acked").push((location, body));
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
-                        Ok((status, _)) => panic!("upload {id}: {status}"),
+                        Ok(r) => panic!("upload {id}: {}", r.status),
                         Err(_) => break, // killed mid-request
                     }
                 }

@@ -2,15 +2,10 @@
 //! requests, single byte ranges, precompressed siblings, HEAD = GET's headers,
 //! `curl -C -` resumes, and `--cache-control`.
 //!
-//! A runtime's test file includes the suite's harness and this module, then expands the
-//! macro with its binary:
+//! A runtime's test file expands the macro with its binary:
 //!
 //! ```ignore
-//! #[path = "../../runtime-std/tests/suite/mod.rs"]
-//! mod suite;
-//! #[path = "../../runtime-std/tests/features/mod.rs"]
-//! mod features;
-//! features_tests!(env!("CARGO_BIN_EXE_runtime-smol"));
+//! testkit::features_tests!(env!("CARGO_BIN_EXE_runtime-smol"));
 //! ```
 //!
 //! The protocol side (every header, precedence rule and range form) is table-tested in
@@ -19,12 +14,10 @@
 //! `sendfile` paths (offsets past 64 KiB), sibling files on disk, keep-alive after a 304
 //! or a 416, and a real curl.
 
-#![allow(dead_code)]
-
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::suite::{binary_bytes, have, Client, Fixture, Response, Server};
+use crate::{binary_bytes, have, Client, Fixture, Response, Server};
 
 /// Expands to one `#[test]` per case, run against the binary at `$bin`.
 #[macro_export]

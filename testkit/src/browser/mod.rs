@@ -1,15 +1,17 @@
 //! The bundled page (`resources/index.html`), tested in a real browser.
 //!
-//! Shared by both runtimes: each crate's `tests/browser.rs` includes this module and calls
-//! `browser_tests!(env!("CARGO_BIN_EXE_<runtime>"))`, which expands to the `#[test]`s.
+//! Shared by both runtimes: each crate's `tests/browser.rs` calls
+//! `testkit::browser_tests!(env!("CARGO_BIN_EXE_<runtime>"))`, which expands to the
+//! `#[test]`s.
 //!
 //! How the browser test runs: it copies `resources/` into a fresh directory under
-//! `target/tmp`, starts the server binary on it (`--port 0`, reading the
-//! `listening on http://HOST:PORT` line), starts `chromedriver` on a free loopback port,
-//! and drives headless Chromium through W3C WebDriver (JSON over HTTP, spoken here with
-//! std's `TcpStream` and serde_json). It checks that the logo rendered, that a bad upload
-//! shows the server's 400 and 415 answers, that a good upload shows its path and link,
-//! and that following the link gives back the same JSON. It saves a screenshot as
+//! `target/tmp`, starts the server binary on it with the harness's [`Server`] (`--port
+//! 0`, reading the `listening on http://HOST:PORT` line), starts `chromedriver` on a free
+//! loopback port, and drives headless Chromium through W3C WebDriver (JSON over HTTP,
+//! spoken here with the harness's [`Client`] and [`Response`](crate::Response) parser,
+//! and serde_json). It checks that the logo rendered, that a bad upload shows the
+//! server's 400 and 415 answers, that a good upload shows its path and link, and that
+//! following the link gives back the same JSON. It saves a screenshot as
 //! `target/browser-<runtime>.png`. Every process it starts is ended by PID when the test
 //! ends, pass or fail (drop guards).
 //!
@@ -19,35 +21,50 @@
 //!
 //! Environment: `CHROMEDRIVER` and `CHROMIUM` override the tools' paths (default: found
 //! on `PATH`); `UPDATE_BROWSER_SCREENSHOT=1` also writes the screenshot to
-//! `runtime-std/tests/browser/screenshot.png` (the README's image), which must then be
-//! shrunk under 100 KiB (the non-browser test checks it), for instance with Pillow:
-//! `python3 -c 'from PIL import Image as I; p="runtime-std/tests/browser/screenshot.png";
+//! `testkit/src/browser/screenshot.png` (the README's image), which must then be shrunk
+//! under 100 KiB (the non-browser test checks it), for instance with Pillow:
+//! `python3 -c 'from PIL import Image as I; p="testkit/src/browser/screenshot.png";
 //! I.open(p).convert("RGB").quantize(64, method=I.Quantize.FASTOCTREE,
 //! dither=I.Dither.NONE).save(p, optimize=True)'`.
 
 use serde_json::{json, Value};
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Expands to the browser tests for the server binary at `$bin`.
+use crate::{dechunk, Client, Fixture, Server};
+
+/// Expands to the browser tests for the server binary at `$bin` (and, in `mod browser`,
+/// the checks of this module's own helpers).
 #[macro_export]
 macro_rules! browser_tests {
     ($bin:expr) => {
         #[test]
         #[ignore = "needs chromium + chromedriver; .ci/run runs it with --include-ignored"]
         fn page_works_in_headless_chromium() {
-            $crate::browser::page_end_to_end($bin);
+            $crate::browser::page_end_to_end($bin, env!("CARGO_TARGET_TMPDIR"));
         }
 
         #[test]
         fn page_is_self_contained() {
             $crate::browser::page_is_self_contained();
+        }
+
+        mod browser {
+            #[test]
+            fn base64_and_paths() {
+                $crate::browser::base64_and_paths();
+            }
+
+            #[test]
+            #[should_panic(expected = "apt-get install -y chromium chromium-driver")]
+            fn a_missing_browser_is_a_failure_not_a_pass() {
+                $crate::browser::a_missing_browser_is_a_failure_not_a_pass();
+            }
         }
     };
 }
@@ -55,10 +72,7 @@ macro_rules! browser_tests {
 /// The repository's `resources/` directory.
 const RESOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../resources");
 /// Where the README's screenshot lives.
-const README_SCREENSHOT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../runtime-std/tests/browser/screenshot.png"
-);
+const README_SCREENSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/screenshot.png");
 /// How long any one wait in the browser may take.
 const WAIT: Duration = Duration::from_secs(15);
 /// The W3C name of an element reference in WebDriver JSON.
@@ -70,8 +84,9 @@ const SERVED_TYPES: &[&str] = &["html", "css", "js", "png", "txt", "json", "svg"
 // The tests
 // ---------------------------------------------------------------------------------------
 
-/// The whole page, in headless Chromium, against the server binary `bin`.
-pub fn page_end_to_end(bin: &str) {
+/// The whole page, in headless Chromium, against the server binary `bin`; work files go
+/// under `target_tmpdir` (the test crate's `CARGO_TARGET_TMPDIR`, `target/tmp`).
+pub fn page_end_to_end(bin: &str, target_tmpdir: &str) {
     let runtime = Path::new(bin)
         .file_stem()
         .and_then(|s| s.to_str())
@@ -83,7 +98,9 @@ pub fn page_end_to_end(bin: &str) {
         &["chromium", "chromium-browser", "google-chrome"],
     );
 
-    let work = WorkDir::new(&runtime);
+    let target_tmpdir = Path::new(target_tmpdir);
+    let target = target_dir(target_tmpdir);
+    let work = WorkDir::new(target_tmpdir, &runtime);
     let root = work.path.join("root");
     copy_resources(Path::new(RESOURCES), &root);
     let profile = work.path.join("profile");
@@ -91,11 +108,16 @@ pub fn page_end_to_end(bin: &str) {
 
     // Dropped in reverse order: the session, then the driver and any Chromium left behind,
     // then the server, then the work directory.
-    let server = Server::start(bin, &root, &work.path);
+    let server = Server::builder(bin)
+        .fixture(Fixture::at(&root))
+        .current_dir(&work.path)
+        .inherit_rust_log()
+        .log_file(work.path.join("server.log"))
+        .start();
     let driver = Driver::start(&chromedriver, &work.path, &profile);
-    let browser = Session::create(&driver, &chromium, &profile, &runtime);
+    let browser = Session::create(&driver, &chromium, &profile, &runtime, &target);
 
-    let base = server.url.clone();
+    let base = server.listening.clone();
     let logo = fs::read(root.join("logo.png")).expect("read logo.png");
     let logo_width = png_width(&logo).expect("resources/logo.png is a PNG");
 
@@ -255,7 +277,7 @@ pub fn page_end_to_end(bin: &str) {
     // The screenshot shows the page after a successful upload.
     browser.fit_window_to_page();
     let png = browser.screenshot();
-    let shot = target_dir().join(format!("browser-{runtime}.png"));
+    let shot = target.join(format!("browser-{runtime}.png"));
     fs::write(&shot, &png).expect("write the screenshot");
     eprintln!("screenshot: {}", shot.display());
     if std::env::var_os("UPDATE_BROWSER_SCREENSHOT").is_some() {
@@ -435,8 +457,7 @@ fn png_width(bytes: &[u8]) -> Option<u32> {
 // ---------------------------------------------------------------------------------------
 
 /// `target/` (the parent of `CARGO_TARGET_TMPDIR`).
-fn target_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+fn target_dir(tmp: &Path) -> PathBuf {
     tmp.parent().unwrap_or(tmp).to_path_buf()
 }
 
@@ -477,9 +498,8 @@ struct WorkDir {
 }
 
 impl WorkDir {
-    fn new(runtime: &str) -> WorkDir {
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("browser-{runtime}-{}", std::process::id()));
+    fn new(tmp: &Path, runtime: &str) -> WorkDir {
+        let path = tmp.join(format!("browser-{runtime}-{}", std::process::id()));
         if path.exists() {
             fs::remove_dir_all(&path).expect("remove an old work directory");
         }
@@ -525,75 +545,6 @@ fn copy_resources(from: &Path, to: &Path) {
 fn end(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
-}
-
-/// The server under test.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(bin: &str, root: &Path, work: &Path) -> Server {
-        let log = work.join("server.log");
-        let stderr = fs::File::create(&log).expect("create server.log");
-        let mut child = Command::new(bin)
-            .args(["--port", "0", "--root"])
-            .arg(root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start the server {bin}: {e}"));
-        let stdout = child.stdout.take().expect("the server's stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(url.trim().trim_end_matches('/').to_owned());
-                }
-            }
-        });
-        let started = Instant::now();
-        loop {
-            if let Ok(url) = rx.recv_timeout(Duration::from_millis(50)) {
-                return Server { child, url, log };
-            }
-            let exited = child.try_wait().ok().flatten();
-            if exited.is_some() || started.elapsed() > WAIT {
-                end(&mut child);
-                let what = match exited {
-                    Some(status) => format!("exited ({status})"),
-                    None => format!("did not print it within {WAIT:?}"),
-                };
-                panic!(
-                    "the server {bin} should print `listening on http://HOST:PORT` on stdout; \
-                     it {what}. Its log:\n{}",
-                    fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        end(&mut self.child);
-        if thread::panicking() {
-            eprintln!(
-                "server log ({}):\n{}",
-                self.log.display(),
-                tail(&fs::read_to_string(&self.log).unwrap_or_default(), 40)
-            );
-        }
-    }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// chromedriver on a free loopback port; on drop, it and every Chromium process started
@@ -711,7 +662,13 @@ struct Session {
 }
 
 impl Session {
-    fn create(driver: &Driver, chromium: &Path, profile: &Path, runtime: &str) -> Session {
+    fn create(
+        driver: &Driver,
+        chromium: &Path,
+        profile: &Path,
+        runtime: &str,
+        target: &Path,
+    ) -> Session {
         let args = [
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
@@ -751,7 +708,7 @@ impl Session {
         Session {
             port: driver.port,
             id,
-            failure_shot: target_dir().join(format!("browser-{runtime}-failure.png")),
+            failure_shot: target.join(format!("browser-{runtime}-failure.png")),
         }
     }
 
@@ -891,7 +848,7 @@ fn webdriver(port: u16, method: &str, path: &str, body: Option<&Value>) -> Resul
         .map_err(|e| e.to_string())?
         .next()
         .ok_or("no address")?;
-    let mut stream =
+    let stream =
         TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -899,6 +856,7 @@ fn webdriver(port: u16, method: &str, path: &str, body: Option<&Value>) -> Resul
     stream
         .set_write_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
+    let mut client = Client::from_stream(stream);
     let body = body.map(Value::to_string).unwrap_or_default();
     let mut request =
         format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
@@ -910,10 +868,16 @@ fn webdriver(port: u16, method: &str, path: &str, body: Option<&Value>) -> Resul
     }
     request.push_str("\r\n");
     request.push_str(&body);
-    stream
+    client
+        .stream
         .write_all(request.as_bytes())
         .map_err(|e| e.to_string())?;
-    let (status, payload) = read_response(&mut stream)?;
+    // chromedriver says `Connection: close` but keeps the socket open: the body is
+    // framed by `Content-Length` (or chunks), which the parser follows.
+    let answer = client
+        .read_unchecked(false)
+        .map_err(|e| format!("reading chromedriver: {e}"))?;
+    let (status, payload) = (answer.status, answer.body);
     let answer: Value = serde_json::from_slice(&payload).map_err(|e| {
         format!(
             "HTTP {status}, not JSON ({e}): {}",
@@ -929,67 +893,6 @@ fn webdriver(port: u16, method: &str, path: &str, body: Option<&Value>) -> Resul
             value["error"].as_str().unwrap_or("?"),
             value["message"].as_str().unwrap_or("")
         ))
-    }
-}
-
-/// Reads one HTTP response: its status and body. chromedriver says `Connection: close`
-/// but keeps the socket open, so the body is framed by `Content-Length` (or chunks).
-fn read_response(stream: &mut TcpStream) -> Result<(u16, Vec<u8>), String> {
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = stream
-            .read(&mut buf)
-            .map_err(|e| format!("reading chromedriver: {e}"))?;
-        raw.extend_from_slice(&buf[..n]);
-        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-            let body = &raw[split + 4..];
-            let status: u16 = head
-                .split(' ')
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("bad status line: {head}"))?;
-            let field = |name: &str| {
-                head.lines()
-                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
-            };
-            if field("transfer-encoding:").is_some_and(|v| v.contains("chunked")) {
-                if let Some(body) = dechunk(body) {
-                    return Ok((status, body));
-                }
-            } else if let Some(len) = field("content-length:") {
-                let len: usize = len
-                    .parse()
-                    .map_err(|_| format!("bad Content-Length: {len}"))?;
-                if body.len() >= len {
-                    return Ok((status, body[..len].to_vec()));
-                }
-            } else if n == 0 {
-                return Ok((status, body.to_vec()));
-            }
-        }
-        if n == 0 {
-            return Err(format!(
-                "chromedriver closed the connection mid-response: {}",
-                String::from_utf8_lossy(&raw)
-            ));
-        }
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
     }
 }
 
@@ -1019,8 +922,8 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-#[test]
-fn base64_and_paths() {
+/// The helpers' own checks: base64, upload paths, and the parser's chunk decoding.
+pub fn base64_and_paths() {
     assert_eq!(base64_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
     assert_eq!(base64_decode("aGk=").as_deref(), Some(&b"hi"[..]));
     assert_eq!(base64_decode("a$"), None);
@@ -1037,9 +940,8 @@ fn base64_and_paths() {
     );
 }
 
-#[test]
-#[should_panic(expected = "apt-get install -y chromium chromium-driver")]
-fn a_missing_browser_is_a_failure_not_a_pass() {
+/// A missing driver or browser is a failure with the install command, not a pass.
+pub fn a_missing_browser_is_a_failure_not_a_pass() {
     tool(
         "BROWSER_TEST_NO_SUCH_VARIABLE",
         &["no-such-chromedriver-for-this-test"],
