@@ -94,6 +94,10 @@ pub struct Args {
     /// fingerprint, and is no substitute for a real certificate on the internet
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub tls_self_signed: bool,
+    /// Share the port with other server processes started with this flag (SO_REUSEPORT;
+    /// the kernel spreads connections over them). Unix only
+    #[arg(long)]
+    pub reuse_port: bool,
     /// Another name this server answers to in `Host` (repeatable)
     #[arg(long, value_name = "NAME")]
     pub allow_host: Vec<String>,
@@ -264,7 +268,12 @@ impl Args {
             .collect();
         let mut last = None;
         for addr in &addrs {
-            match TcpListener::bind(addr) {
+            let bound = if self.reuse_port {
+                bind_reuse_port(*addr)
+            } else {
+                TcpListener::bind(addr)
+            };
+            match bound {
                 Ok(l) => return Ok(l),
                 Err(e) => last = Some((addr, e)),
             }
@@ -277,6 +286,30 @@ impl Args {
             None => format!("cannot resolve host {host}: no address"),
         })
     }
+}
+
+/// A listener with `SO_REUSEPORT`, so that several server processes share one port (the
+/// kernel spreads new connections across them).
+#[cfg(unix)]
+fn bind_reuse_port(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use rustix::net::{sockopt, AddressFamily, SocketType};
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = rustix::net::socket(family, SocketType::STREAM, None)?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    sockopt::set_socket_reuseport(&fd, true)?;
+    rustix::net::bind(&fd, &addr)?;
+    rustix::net::listen(&fd, 1024)?;
+    Ok(TcpListener::from(fd))
+}
+
+/// `SO_REUSEPORT` is a Unix option.
+#[cfg(not(unix))]
+fn bind_reuse_port(_addr: SocketAddr) -> std::io::Result<TcpListener> {
+    Err(std::io::Error::other("--reuse-port needs a Unix platform"))
 }
 
 /// A header value given on the command line: visible ASCII, spaces and tabs only (no
@@ -480,6 +513,20 @@ mod tests {
             let e = parse(bad).expect_err("must fail");
             assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn reuse_port_lets_two_listeners_share_a_port() {
+        let first = parse(&["--port", "0", "--reuse-port"]).expect("args");
+        let a = first.listen().expect("first");
+        let port = a.local_addr().expect("addr").port().to_string();
+        let b = parse(&["--port", &port, "--reuse-port"]).expect("args");
+        let b = b.listen().expect("a second process on the same port");
+        assert_eq!(b.local_addr().expect("addr").port().to_string(), port);
+        // Without the flag the port is taken.
+        let c = parse(&["--port", &port]).expect("args");
+        assert!(c.listen().expect_err("busy").contains("already in use"));
     }
 
     #[test]
