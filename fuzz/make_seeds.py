@@ -48,6 +48,13 @@ SMUGGLE = [
     b"PUT /x HTTP/1.1\r\n" + HOST + b"Content-Length: 1\r\n\r\nx",
     b"GET / HTTP/1.1\r\n" + HOST + b"Expect: nothing\r\n\r\n",
 ]
+# Directories (with listings on): the redirect, HTML, JSON, HEAD, tricky targets.
+DIR = b"GET /pub HTTP/1.1\r\n" + HOST + b"\r\n"
+DIR_QUERY = b"GET //pub?sort=name&x=%20 HTTP/1.1\r\n" + HOST + b"\r\n"
+LIST = b"GET /pub/ HTTP/1.1\r\n" + HOST + b"\r\n"
+LIST_HEAD = b"HEAD /pub/ HTTP/1.1\r\n" + HOST + b"\r\n"
+LIST_JSON = b"GET /pub/?a=1 HTTP/1.1\r\n" + HOST + b"Accept: text/html;q=0.5, application/json\r\n\r\n"
+LIST_ODD = b"GET /a%20b/caf%C3%A9%0A/ HTTP/1.1\r\n" + HOST + b"\r\n"
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 
@@ -64,6 +71,7 @@ for i, req in enumerate([GET, HEAD, POST_CL, POST_CHUNKED, POST_EXPECT, RANGE, G
                          OPTIONS, HTTP10, CLOSE] + SMUGGLE):
     write("parse", "%02d" % i, req)
 write("parse", "crlf-first", b"\r\n\r\n" + GET)
+write("parse", "accept-json", LIST_JSON)
 write("parse", "many-headers", b"GET / HTTP/1.1\r\n" + HOST + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n")
 
 
@@ -111,6 +119,46 @@ def stray_upload(choice=0, t=0):
     return op(8, t) + bytes([choice])
 
 
+def fs(index=False, t=0):  # the fake file system answers by the path (dir: no dot)
+    return op(6, t) + bytes([0xF1 if index else 0xF0])
+
+
+# A directory entry (see dir_entry in src/lib.rs): flags (bit 0 dir, bit 1 hidden, bits
+# 2-4 how the name is made, bits 5-6 the size), the name, the size, the age in days.
+def entry(name, is_dir=False, hidden=False, size=5, days=3):
+    if isinstance(name, int):  # an index into TRICKY_NAMES
+        body, kind = bytes([name]), 3
+    else:
+        assert len(name) < 40
+        body, kind = bytes([len(name)]) + name, 0
+    return bytes([int(is_dir) | int(hidden) << 1 | kind << 2 | 1 << 5]) + body + bytes([size, days])
+
+
+def chars(indices, is_dir=False):  # a name from NAME_CHARS
+    return bytes([int(is_dir) | 5 << 2]) + bytes([len(indices)] + indices) + bytes([0])
+
+
+def listed(entries, unread=0, choice=0, t=0):  # the runtime lists the directory
+    tail = b"\x00" if unread == 0 else b"\x01" + bytes([unread])
+    return op(6, t) + bytes([choice, len(entries)]) + b"".join(entries) + tail
+
+
+HUGE = 0x5A  # HUGE_LISTING: about 10,000 entries, past the cap
+
+
+def stray_listing(choice=0):  # DirListed, awaited or not (choice 5-7: an error)
+    if choice % 8 >= 5:
+        return op(14) + bytes([choice])
+    return op(14) + bytes([choice, 1]) + entry(b"x.txt") + b"\x00"
+
+
+ENTRIES = [
+    entry(b"zeta.txt"), entry(b"Alpha", is_dir=True), entry(b"beta.html", size=150),
+    entry(b"secret", hidden=True), entry(b".git", is_dir=True), entry(0), entry(1),
+    entry(2), entry(3), entry(11, is_dir=True), entry(16), entry(18), entry(20),
+    chars([10, 11, 12, 37, 45, 49, 60, 61]), chars([0, 1, 2], is_dir=True),
+]
+
 EOF_OP = op(3)
 W = op(9)  # Written
 W_SLOW = op(9, 6)  # Written, 1 s later
@@ -153,6 +201,26 @@ scripts = {
     "small-body": b"\x00" + raw(POST_CL) + W,
     "canned": b"\x03" + b"".join(canned(i) + CATCH_UP for i in range(32)),
     "drip": b"\x03" + b"".join(raw(GET[i:i + 1], t=2) for i in range(len(GET))) + file_ok(8) + W,
+    # Listings on (bit 2 of byte 0).
+    "listing-redirect": b"\x07" + raw(DIR + DIR_QUERY + DIR) + fs() + W + fs() + W + answer(4) + W,
+    "listing-html": b"\x07" + raw(LIST) + fs() + listed(ENTRIES, unread=7) + W,
+    "listing-json": b"\x07" + raw(LIST_JSON) + fs() + listed(ENTRIES) + W,
+    "listing-head": b"\x07" + raw(LIST_HEAD + LIST) + fs() + listed(ENTRIES) + W + fs() + listed(ENTRIES) + W,
+    "listing-root": b"\x07" + raw(GET + LIST_ODD) + answer(5) + listed(ENTRIES[:6]) + W + answer(5) + listed([]) + W,
+    "listing-index": b"\x07" + raw(LIST) + fs(index=True) + W,
+    "listing-errors": b"\x07" + raw(LIST * 3) + (fs() + answer(5) + W) + (fs() + answer(6) + W) + (fs() + answer(7) + W),
+    "listing-many": b"\x07" + raw(LIST) + fs() + op(6) + bytes([0, 254]) + entry(b"n") + b"\x02\xff\x01" + W,
+    "listing-huge": b"\x07" + raw(LIST_JSON + LIST) + fs() + op(6) + bytes([0, HUGE, 200, 0]) + W
+                    + fs() + op(6) + bytes([0, HUGE, 100, 1, 9]) + W,
+    "listing-stray": b"\x07" + stray_listing() + raw(LIST) + stray_listing() + fs() + listed(ENTRIES[:3])
+                     + stray_listing() + W + stray_listing(5) + EOF_OP + stray_listing(),
+    # CANNED 30-37 (src/lib.rs): redirects, listings, JSON, HEAD, odd names.
+    "listing-canned-a": b"\x07" + canned(30) + fs() + W + canned(31) + fs() + listed(ENTRIES) + W
+                        + canned(32) + fs() + listed(ENTRIES) + W + canned(33) + fs() + listed(ENTRIES) + W
+                        + canned(34) + fs() + W,
+    "listing-canned-b": b"\x07" + canned(35) + fs() + W + canned(36) + fs() + W
+                        + canned(37) + fs() + listed(ENTRIES, unread=1) + W,
+    "listing-off": b"\x03" + raw(DIR + LIST) + fs() + W + fs() + W + stray_listing(),
 }
 for i, s in enumerate(SMUGGLE):
     scripts["smuggle-%02d" % i] = b"\x03" + raw(s + GET) + CATCH_UP
@@ -173,3 +241,32 @@ write("split", "crlf", split(b"\r\n\r\n" + GET + b"\r\n" + CLOSE, [1, 2, 3, 30])
 write("split", "http10", split(HTTP10 + GET, [10, 20], flags=1))
 for i, s in enumerate(SMUGGLE):
     write("split", "smuggle-%02d" % i, split(s + GET, [i * 5 + 1, i * 11 + 7]))
+
+
+# split's fake file system answers by an FNV-1a hash of the path (split_file_answer and
+# split_dir_answer in src/lib.rs): pick names it answers as a directory, and as a
+# directory without index.html that lists.
+def fnv(s):
+    h = 0xcbf29ce484222325
+    for b in s.encode():
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+names = ["d%d" % i for i in range(1000)]
+is_dir = next(n for n in names if fnv(n) % 6 == 2)
+lists = next(n for n in names if fnv(n + "/index.html") % 6 == 0 and fnv(n) % 8 >= 3
+             and (fnv(n) >> 8) % 35 > 20)
+
+
+def get(target, extra=b""):
+    return b"GET " + target + b" HTTP/1.1\r\n" + HOST + extra + b"\r\n"
+
+
+LISTING_ON = 3 | 4 | 8
+write("split", "listing", split(get(is_dir.encode()) + get(lists.encode() + b"/")
+                                + b"HEAD /" + lists.encode() + b"/ HTTP/1.1\r\n" + HOST + b"\r\n"
+                                + get(lists.encode() + b"/?x", b"Accept: application/json\r\n"),
+                                [5, 30, 61, 100, 140], flags=LISTING_ON))
+write("split", "listing-redirect", split(get(b"//" + is_dir.encode() + b"?q=%20") + get(b"/"), [3, 9],
+                                         flags=LISTING_ON))

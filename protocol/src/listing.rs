@@ -40,7 +40,7 @@ fn visible<'a>(listing: &Listing<'a>) -> (Vec<&'a DirEntry>, u64) {
         .filter(|e| !e.name.starts_with('.') && !e.name.is_empty() && !e.name.contains('/'))
         .collect();
     shown.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
-    let left_out = shown.len().saturating_sub(MAX_SHOWN) as u64 + listing.unread;
+    let left_out = (shown.len().saturating_sub(MAX_SHOWN) as u64).saturating_add(listing.unread);
     shown.truncate(MAX_SHOWN);
     (shown, left_out)
 }
