@@ -52,8 +52,8 @@ fn main() -> ExitCode {
         server.tls = Some(tls);
     }
     let server = Arc::new(server);
-    cli::announce(addr, https, &note);
-    let code = match server::run(listener, server, workers, args.queue()) {
+    let announce = || cli::announce(addr, https, &note);
+    let code = match server::run(listener, server, workers, args.queue(), announce) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("the server stopped: {e}");

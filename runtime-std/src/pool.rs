@@ -118,6 +118,13 @@ impl<T: Send + 'static> Pool<T> {
                     .spawn(move || work(i, &queue, &*handler))?,
             );
         }
+        // Ready once every worker waits for work: a free worker is a place in the queue
+        // (`--queue 0` refuses exactly when all are busy), so until then a connection
+        // right after the start line would be refused.
+        let until = Instant::now() + Duration::from_secs(2);
+        while queue.lock().idle < handles.len() && Instant::now() < until {
+            thread::sleep(Duration::from_millis(1));
+        }
         Ok(Pool {
             queue,
             workers: handles,

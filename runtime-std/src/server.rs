@@ -550,6 +550,7 @@ pub fn run(
     server: Arc<Server>,
     workers: usize,
     queue: usize,
+    announce: impl FnOnce(),
 ) -> io::Result<()> {
     let handler_server = Arc::clone(&server);
     let (parking, parked_rx) = park::channel();
@@ -569,6 +570,8 @@ pub fn run(
         server.shutdown.clone(),
     )?;
     let shutdown = server.shutdown.clone();
+    // The start line goes out once every worker waits for work.
+    announce();
     net::accept_until(&listener, &shutdown, |stream, peer| {
         let job = Job {
             stream,
