@@ -51,12 +51,21 @@ pub struct Refusals {
 
 impl Refusals {
     /// Writes `answer` to a freshly accepted `stream` (its send buffer is empty, so the
-    /// write does not wait), then lingers on a short-lived thread.
-    pub fn refuse(&self, stream: TcpStream, answer: &[u8]) {
+    /// write does not wait), then lingers on a short-lived thread. With a `transport`
+    /// (TLS), the handshake and the answer happen on that thread, within [`LINGER`].
+    pub fn refuse(
+        &self,
+        stream: TcpStream,
+        answer: &[u8],
+        transport: Option<crate::transport::Transport>,
+    ) {
         if stream.set_nonblocking(true).is_err() {
             return;
         }
-        let _ = (&stream).write(answer);
+        if transport.is_none() {
+            let _ = (&stream).write(answer);
+        }
+        let answer = answer.to_vec();
         if self.active.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
             self.active.fetch_sub(1, Ordering::AcqRel);
             return; // dropped: closed at once
@@ -67,7 +76,16 @@ impl Refusals {
             .stack_size(64 * 1024)
             .spawn(move || {
                 if stream.set_nonblocking(false).is_ok() {
-                    linger(&stream);
+                    match transport {
+                        Some(mut t) => {
+                            let _ = stream.set_read_timeout(Some(LINGER));
+                            let _ = stream.set_write_timeout(Some(LINGER));
+                            if t.refuse_blocking(&stream, &answer) {
+                                linger(&stream);
+                            }
+                        }
+                        None => linger(&stream),
+                    }
                 }
                 active.fetch_sub(1, Ordering::AcqRel);
             });

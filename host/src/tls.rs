@@ -51,7 +51,8 @@ impl Tls {
             .map_err(|e| format!("TLS configuration: {e}"))?
             .with_no_client_auth()
             .with_cert_resolver(resolver.clone());
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // HTTP/1.1, and HTTP/1.0 for clients that offer only that (curl --http1.0).
+        config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
         Ok(Tls {
             config: Arc::new(config),
             resolver,

@@ -167,6 +167,28 @@ impl Transport {
         }
     }
 
+    /// Answers a connection refused before it is served (the accept loop's `503`) on a
+    /// blocking socket with a read timeout set: under TLS, the handshake first (a TLS
+    /// client could not read a plain answer), then the answer; `false` if the handshake
+    /// did not complete.
+    pub fn refuse_blocking(&mut self, sock: &TcpStream, answer: &[u8]) -> bool {
+        #[cfg(feature = "tls")]
+        if let Transport::Tls(t) = self {
+            if t.handshake(sock).is_err() {
+                return false;
+            }
+        }
+        let mut pos = 0;
+        while pos < answer.len() {
+            match self.write(sock, &answer[pos..]) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => pos += n,
+            }
+        }
+        self.close(sock);
+        self.flush(sock).is_ok()
+    }
+
     /// Before closing: TLS says `close_notify` (best effort).
     pub fn close(&mut self, sock: &TcpStream) {
         #[cfg(feature = "tls")]
@@ -209,6 +231,13 @@ impl TlsStream {
                 }
             }
             if self.conn.read_tls(&mut Sock(sock))? == 0 {
+                if self.conn.is_handshaking() {
+                    // A ClientHello cut short: a refusal like any malformed one.
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "TLS: the client closed during the handshake",
+                    ));
+                }
                 return Ok(0);
             }
             match self.conn.process_new_packets() {
@@ -241,6 +270,23 @@ impl TlsStream {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         Ok(n)
+    }
+
+    /// Completes the handshake on a blocking socket (no application data needed).
+    fn handshake(&mut self, sock: &TcpStream) -> io::Result<()> {
+        while self.conn.is_handshaking() {
+            self.push(sock)?;
+            if !self.conn.is_handshaking() {
+                break;
+            }
+            if self.conn.read_tls(&mut Sock(sock))? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            self.conn
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}")))?;
+        }
+        self.push(sock)
     }
 
     fn push(&mut self, sock: &TcpStream) -> io::Result<()> {

@@ -252,12 +252,35 @@ fn refuse(
 ) {
     let now = shared.clock.now();
     let answer = protocol::overload_response(now.unix_secs, &shared.config.server_name);
-    let _ = stream.set_nonblocking(true);
-    let _ = std::io::Write::write(&mut &stream, &answer);
     if refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
         refusing.fetch_sub(1, Ordering::AcqRel);
         return; // dropped: closed at once
     }
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &shared.tls {
+        // A TLS client cannot read a plain 503: the handshake first, then the answer,
+        // on the blocking pool (bounded by host::linger's limits).
+        if let Ok(mut transport) = host::transport::Transport::tls(tls.config()) {
+            let refusing = Arc::clone(refusing);
+            ex.spawn(async move {
+                smol::unblock(move || {
+                    let _ = stream.set_read_timeout(Some(host::linger::LINGER));
+                    let _ = stream.set_write_timeout(Some(host::linger::LINGER));
+                    if transport.refuse_blocking(&stream, &answer) {
+                        host::linger::linger(&stream);
+                    }
+                })
+                .await;
+                refusing.fetch_sub(1, Ordering::AcqRel);
+            })
+            .detach();
+        } else {
+            refusing.fetch_sub(1, Ordering::AcqRel);
+        }
+        return;
+    }
+    let _ = stream.set_nonblocking(true);
+    let _ = std::io::Write::write(&mut &stream, &answer);
     let Ok(stream) = Async::new(stream) else {
         refusing.fetch_sub(1, Ordering::AcqRel);
         return;

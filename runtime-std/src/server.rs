@@ -607,5 +607,7 @@ fn overload(server: &Server, stream: TcpStream, peer: SocketAddr, workers: usize
     warn!("{peer} refused (503): all {workers} workers busy and the queue of {queue} is full");
     let response =
         protocol::overload_response(server.clock.now().unix_secs, &server.config.server_name);
-    server.refusals.refuse(stream, &response);
+    // Under TLS the 503 goes out after a handshake (on the refusal's own thread).
+    let transport = server.transport(peer).filter(Transport::is_tls);
+    server.refusals.refuse(stream, &response, transport);
 }

@@ -17,11 +17,48 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Server {
     child: Child,
     pub port: u16,
-    /// The URL of the start line, `http://HOST:PORT`.
+    /// The URL of the start line, `http://HOST:PORT` (`https://` over TLS).
     pub listening: String,
     pub fx: Fixture,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_thread: Option<thread::JoinHandle<()>>,
+    /// With [`ServerBuilder::stderr_unread`]: the child's stderr, open and never read.
+    held_stderr: Option<std::process::ChildStderr>,
+    #[cfg(feature = "tls")]
+    tls: Option<ServerTls>,
+}
+
+/// How a server starts: plain HTTP, or HTTPS with which certificate.
+#[cfg(feature = "tls")]
+#[derive(Clone)]
+enum TlsChoice {
+    /// Plain HTTP, unless inside [`crate::https::over_tls`] (then [`TlsChoice::TestCert`]).
+    Default,
+    Plain,
+    /// `--tls-cert/--tls-key` with the process's test certificate (signed by the test
+    /// CA, which the client trusts).
+    TestCert,
+    /// `--tls-cert/--tls-key` with these files; the client trusts as configured.
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+        trust: Arc<rustls::ClientConfig>,
+        ca_file: Option<PathBuf>,
+    },
+    /// `--tls-self-signed`; the client trusts the fingerprint of the start line.
+    SelfSigned,
+}
+
+/// A TLS server's side of the harness: how clients trust it.
+#[cfg(feature = "tls")]
+struct ServerTls {
+    config: Arc<rustls::ClientConfig>,
+    /// A PEM file curl can trust (`--cacert`).
+    ca_file: Option<PathBuf>,
+    /// The fingerprint of a self-signed certificate (from the start line).
+    fingerprint: Option<String>,
+    /// Where the harness's certificate files live (removed with the server).
+    dir: tempfile::TempDir,
 }
 
 /// How to start a server: [`Server::builder`], then [`ServerBuilder::start`].
@@ -40,6 +77,9 @@ pub struct ServerBuilder {
     rust_log: Option<String>,
     nofile: Option<u32>,
     log_file: Option<PathBuf>,
+    stderr_unread: bool,
+    #[cfg(feature = "tls")]
+    tls: TlsChoice,
 }
 
 impl ServerBuilder {
@@ -94,8 +134,61 @@ impl ServerBuilder {
         self
     }
 
+    /// Leaves the server's stderr a pipe that is held open and never read (a stalled
+    /// log sink: once the pipe is full, every write to it blocks); [`Server::logs`]
+    /// stays empty.
+    pub fn stderr_unread(mut self) -> Self {
+        self.stderr_unread = true;
+        self
+    }
+
+    /// HTTPS with the test certificate (`--tls-cert/--tls-key`, files the harness
+    /// writes; issued by [`crate::https::test_ca`], which the clients and curl trust).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self) -> Self {
+        self.tls = TlsChoice::TestCert;
+        self
+    }
+
+    /// HTTPS with these certificate and key files; clients trust as `trust` says, and
+    /// curl trusts `ca_file` (a PEM file), if given.
+    #[cfg(feature = "tls")]
+    pub fn tls_files(
+        mut self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+        trust: Arc<rustls::ClientConfig>,
+        ca_file: Option<PathBuf>,
+    ) -> Self {
+        self.tls = TlsChoice::Files {
+            cert: cert.into(),
+            key: key.into(),
+            trust,
+            ca_file,
+        };
+        self
+    }
+
+    /// HTTPS with `--tls-self-signed`; clients trust the certificate whose fingerprint
+    /// the start line prints.
+    #[cfg(feature = "tls")]
+    pub fn tls_self_signed(mut self) -> Self {
+        self.tls = TlsChoice::SelfSigned;
+        self
+    }
+
+    /// Plain HTTP, even inside [`crate::https::over_tls`].
+    #[cfg(feature = "tls")]
+    pub fn plain(mut self) -> Self {
+        self.tls = TlsChoice::Plain;
+        self
+    }
+
     /// Starts the server and waits (at most 20 s) for its start line.
-    pub fn start(self) -> Server {
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    pub fn start(mut self) -> Server {
+        #[cfg(feature = "tls")]
+        let tls_dir = self.tls_args();
         let fx = self.fixture.unwrap_or_default();
         let mut cmd = match self.nofile {
             Some(n) => {
@@ -125,6 +218,16 @@ impl ServerBuilder {
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("start the server binary {bin}: {e}"));
+        // `stderr_unread`: the child's stderr is kept, unread; the collector below reads
+        // an empty stream instead.
+        let held_stderr = if self.stderr_unread {
+            let (empty, writer) = std::io::pipe().expect("pipe");
+            drop(writer);
+            let empty = std::process::ChildStderr::from(std::os::fd::OwnedFd::from(empty));
+            child.stderr.replace(empty)
+        } else {
+            None
+        };
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut err_pipe = child.stderr.take().expect("stderr");
         let sink = Arc::clone(&stderr);
@@ -184,6 +287,35 @@ impl ServerBuilder {
         };
         let (listening, port) = parse_start_line(&line)
             .unwrap_or_else(|| panic!("unexpected start line on stdout: {line:?}"));
+        #[cfg(feature = "tls")]
+        let tls = tls_dir.map(|dir| {
+            assert!(
+                listening.starts_with("https://"),
+                "a TLS server should say `listening on https://…`: {line:?}"
+            );
+            let fingerprint = parse_fingerprint(&line);
+            let (config, ca_file) = match self.tls {
+                TlsChoice::Files { trust, ca_file, .. } => (trust, ca_file),
+                TlsChoice::SelfSigned => {
+                    let fp = fingerprint.clone().unwrap_or_else(|| {
+                        panic!("--tls-self-signed should print a fingerprint: {line:?}")
+                    });
+                    (crate::https::trust_fingerprint(&fp), None)
+                }
+                _ => {
+                    let ca = dir.path().join("ca.pem");
+                    std::fs::write(&ca, crate::https::test_ca().pem()).expect("write ca.pem");
+                    (crate::https::test_ca().client_config(), Some(ca))
+                }
+            };
+            crate::https::register_port(port, Arc::clone(&config));
+            ServerTls {
+                config,
+                ca_file,
+                fingerprint,
+                dir,
+            }
+        });
         Server {
             child,
             port,
@@ -191,7 +323,51 @@ impl ServerBuilder {
             fx,
             stderr,
             stderr_thread: Some(stderr_thread),
+            held_stderr,
+            #[cfg(feature = "tls")]
+            tls,
         }
+    }
+
+    /// Resolves the TLS choice into arguments; the directory for the harness's files
+    /// when the server is to speak TLS.
+    #[cfg(feature = "tls")]
+    fn tls_args(&mut self) -> Option<tempfile::TempDir> {
+        if matches!(self.tls, TlsChoice::Default) {
+            self.tls = if crate::https::tls_by_default() {
+                TlsChoice::TestCert
+            } else {
+                TlsChoice::Plain
+            };
+        }
+        let dir = || tempfile::tempdir().expect("tempdir for the certificate");
+        let (dir, args): (tempfile::TempDir, Vec<String>) = match &self.tls {
+            TlsChoice::Default | TlsChoice::Plain => return None,
+            TlsChoice::TestCert => {
+                let dir = dir();
+                let (cert, key) = crate::https::test_cert().write_to(dir.path());
+                let args = vec![
+                    "--tls-cert".to_string(),
+                    cert.to_string_lossy().into_owned(),
+                    "--tls-key".to_string(),
+                    key.to_string_lossy().into_owned(),
+                ];
+                (dir, args)
+            }
+            TlsChoice::Files { cert, key, .. } => {
+                let args = vec![
+                    "--tls-cert".to_string(),
+                    cert.to_string_lossy().into_owned(),
+                    "--tls-key".to_string(),
+                    key.to_string_lossy().into_owned(),
+                ];
+                (dir(), args)
+            }
+            TlsChoice::SelfSigned => (dir(), vec!["--tls-self-signed".to_string()]),
+        };
+        self.args.extend(args);
+        crate::https::count_tls_start();
+        Some(dir)
     }
 }
 
@@ -207,6 +383,9 @@ impl Server {
             rust_log: Some("debug".to_string()),
             nofile: None,
             log_file: None,
+            stderr_unread: false,
+            #[cfg(feature = "tls")]
+            tls: TlsChoice::Default,
         }
     }
 
@@ -225,16 +404,80 @@ impl Server {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// `http://127.0.0.1:PORT{path}` (`https://` over TLS).
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme(), self.port)
+    }
+
+    /// `http`, or `https` when the server speaks TLS.
+    pub fn scheme(&self) -> &'static str {
+        if self.is_tls() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Whether the server speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return true;
+        }
+        false
+    }
+
+    /// What curl needs to trust this server: `--cacert FILE` over TLS (the test CA, or
+    /// for a self-signed certificate the certificate itself, once its fingerprint is the
+    /// one printed), nothing over HTTP.
+    pub fn curl_args(&self) -> Vec<String> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let file = match &tls.ca_file {
+                Some(file) => file.clone(),
+                None => {
+                    // The client checks the fingerprint during the handshake.
+                    let der = self
+                        .connect()
+                        .peer_certificate()
+                        .expect("the server's certificate");
+                    let file = tls.dir.path().join("presented.pem");
+                    std::fs::write(&file, crate::https::cert_pem(&der)).expect("write");
+                    file
+                }
+            };
+            return vec!["--cacert".to_string(), file.to_string_lossy().into_owned()];
+        }
+        Vec::new()
+    }
+
+    /// The fingerprint the start line printed (`--tls-self-signed`).
+    #[cfg(feature = "tls")]
+    pub fn fingerprint(&self) -> Option<&str> {
+        self.tls.as_ref().and_then(|t| t.fingerprint.as_deref())
+    }
+
+    /// The client configuration that trusts this TLS server.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls.as_ref().map(|t| Arc::clone(&t.config))
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// A new connection.
+    /// A new connection (TLS when the server speaks it).
     pub fn connect(&self) -> Client {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return Client::try_connect_tls(
+                self.port,
+                Arc::clone(&tls.config),
+                crate::https::loopback_name(),
+            )
+            .expect("connect to the server");
+        }
         Client::connect(self.port)
     }
 
@@ -323,8 +566,14 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Before the port is freed: no other server's clients may take it for TLS.
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            crate::https::forget_port(self.port);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        drop(self.held_stderr.take());
         if let Some(t) = self.stderr_thread.take() {
             let _ = t.join();
         }
@@ -335,10 +584,30 @@ impl Drop for Server {
 }
 
 /// The URL (`http://HOST:PORT`) and port of the start line `listening on
-/// http://HOST:PORT`.
+/// http://HOST:PORT` (or `https://HOST:PORT`, maybe followed by a note in parentheses).
 pub fn parse_start_line(line: &str) -> Option<(String, u16)> {
-    let url = line.trim().strip_prefix("listening on ")?;
-    let rest = url.strip_prefix("http://")?;
-    let port = rest.rsplit_once(':')?.1.parse().ok()?;
+    let after = line.trim().strip_prefix("listening on ")?;
+    let url = after.split(' ').next()?;
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let port = rest
+        .trim_end_matches('/')
+        .rsplit_once(':')?
+        .1
+        .parse()
+        .ok()?;
     Some((url.trim_end_matches('/').to_string(), port))
+}
+
+/// The SHA-256 fingerprint (`AB:CD:…`) a start line prints for a self-signed
+/// certificate: `listening on https://ADDR (self-signed certificate, SHA-256
+/// fingerprint AB:…)`.
+pub fn parse_fingerprint(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("SHA-256 fingerprint ")?;
+    let fp: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit() || *c == ':')
+        .collect();
+    (!fp.is_empty()).then_some(fp)
 }

@@ -19,6 +19,10 @@
 //! does not fail; `.ci/run` runs it with `--include-ignored`, and then a missing browser
 //! or driver is a failure with a clear message, never a silent pass.
 //!
+//! The same page runs over HTTPS too (`page_works_over_https_in_headless_chromium`, with
+//! the `tls` feature): the server starts with `--tls-self-signed`, and Chromium accepts
+//! that one certificate's key for the test (`--ignore-certificate-errors-spki-list`).
+//!
 //! Environment: `CHROMEDRIVER` and `CHROMIUM` override the tools' paths (default: found
 //! on `PATH`); `UPDATE_BROWSER_SCREENSHOT=1` also writes the screenshot to
 //! `testkit/src/browser/screenshot.png` (the README's image), which must then be shrunk
@@ -38,6 +42,8 @@ use std::time::{Duration, Instant};
 
 use crate::{dechunk, Client, Fixture, Server};
 
+pub mod listing;
+
 /// Expands to the browser tests for the server binary at `$bin` (and, in `mod browser`,
 /// the checks of this module's own helpers).
 #[macro_export]
@@ -49,9 +55,27 @@ macro_rules! browser_tests {
             $crate::browser::page_end_to_end($bin, env!("CARGO_TARGET_TMPDIR"));
         }
 
+        #[cfg(feature = "tls")]
+        #[test]
+        #[ignore = "needs chromium + chromedriver; .ci/run runs it with --include-ignored"]
+        fn page_works_over_https_in_headless_chromium() {
+            $crate::browser::page_end_to_end_https($bin, env!("CARGO_TARGET_TMPDIR"));
+        }
+
         #[test]
         fn page_is_self_contained() {
             $crate::browser::page_is_self_contained();
+        }
+
+        #[test]
+        #[ignore = "needs chromium + chromedriver; .ci/run runs it with --include-ignored"]
+        fn listing_works_in_headless_chromium() {
+            $crate::browser::listing::listing_end_to_end($bin, env!("CARGO_TARGET_TMPDIR"));
+        }
+
+        #[test]
+        fn listing_screenshot_is_committed() {
+            $crate::browser::listing::listing_screenshot_is_committed();
         }
 
         mod browser {
@@ -87,11 +111,28 @@ const SERVED_TYPES: &[&str] = &["html", "css", "js", "png", "txt", "json", "svg"
 /// The whole page, in headless Chromium, against the server binary `bin`; work files go
 /// under `target_tmpdir` (the test crate's `CARGO_TARGET_TMPDIR`, `target/tmp`).
 pub fn page_end_to_end(bin: &str, target_tmpdir: &str) {
-    let runtime = Path::new(bin)
+    page_in_chromium(bin, target_tmpdir, false);
+}
+
+/// [`page_end_to_end`] over HTTPS: the server runs with `--tls-self-signed`, and
+/// Chromium accepts that one certificate's key for the test
+/// (`--ignore-certificate-errors-spki-list`, with the key of the certificate whose
+/// fingerprint the start line printed); work files and the screenshot are
+/// `…-https`.
+#[cfg(feature = "tls")]
+pub fn page_end_to_end_https(bin: &str, target_tmpdir: &str) {
+    page_in_chromium(bin, target_tmpdir, true);
+}
+
+fn page_in_chromium(bin: &str, target_tmpdir: &str, https: bool) {
+    let mut runtime = Path::new(bin)
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("server")
         .to_owned();
+    if https {
+        runtime.push_str("-https");
+    }
     let chromedriver = tool("CHROMEDRIVER", &["chromedriver"]);
     let chromium = tool(
         "CHROMIUM",
@@ -108,14 +149,34 @@ pub fn page_end_to_end(bin: &str, target_tmpdir: &str) {
 
     // Dropped in reverse order: the session, then the driver and any Chromium left behind,
     // then the server, then the work directory.
-    let server = Server::builder(bin)
+    let builder = Server::builder(bin)
         .fixture(Fixture::at(&root))
         .current_dir(&work.path)
         .inherit_rust_log()
-        .log_file(work.path.join("server.log"))
-        .start();
+        .log_file(work.path.join("server.log"));
+    #[cfg(feature = "tls")]
+    let builder = if https {
+        builder.tls_self_signed()
+    } else {
+        builder
+    };
+    let server = builder.start();
+    assert_eq!(server.is_tls(), https, "{}", server.listening);
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    let mut extra_args = Vec::new();
+    #[cfg(feature = "tls")]
+    if https {
+        // The harness pins the printed fingerprint: this is that certificate.
+        let der = server
+            .connect()
+            .peer_certificate()
+            .expect("the server's certificate");
+        let spki = crate::https::spki_sha256_base64(&der).expect("the certificate's key");
+        extra_args.push(format!("--ignore-certificate-errors-spki-list={spki}"));
+    }
     let driver = Driver::start(&chromedriver, &work.path, &profile);
-    let browser = Session::create(&driver, &chromium, &profile, &runtime, &target);
+    let browser =
+        Session::create_with(&driver, &chromium, &profile, &runtime, &target, &extra_args);
 
     let base = server.listening.clone();
     let logo = fs::read(root.join("logo.png")).expect("read logo.png");
@@ -127,6 +188,10 @@ pub fn page_end_to_end(bin: &str, target_tmpdir: &str) {
         "the page to load",
         "return document.readyState === 'complete';",
     );
+    if https {
+        let secure = browser.exec("return [location.protocol, window.isSecureContext];");
+        assert_eq!(secure, json!(["https:", true]), "loaded over HTTPS");
+    }
     let title = browser.exec("return document.title;");
     assert_eq!(title, json!("File and upload server"), "page title");
     let heading = browser.exec("return document.querySelector('h1').textContent;");
@@ -280,7 +345,7 @@ pub fn page_end_to_end(bin: &str, target_tmpdir: &str) {
     let shot = target.join(format!("browser-{runtime}.png"));
     fs::write(&shot, &png).expect("write the screenshot");
     eprintln!("screenshot: {}", shot.display());
-    if std::env::var_os("UPDATE_BROWSER_SCREENSHOT").is_some() {
+    if std::env::var_os("UPDATE_BROWSER_SCREENSHOT").is_some() && !https {
         fs::write(README_SCREENSHOT, &png).expect("write the README screenshot");
         eprintln!("README screenshot updated: {README_SCREENSHOT}");
     }
@@ -669,6 +734,18 @@ impl Session {
         runtime: &str,
         target: &Path,
     ) -> Session {
+        Session::create_with(driver, chromium, profile, runtime, target, &[])
+    }
+
+    /// [`Session::create`] with more Chromium arguments.
+    fn create_with(
+        driver: &Driver,
+        chromium: &Path,
+        profile: &Path,
+        runtime: &str,
+        target: &Path,
+        extra_args: &[String],
+    ) -> Session {
         let args = [
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
@@ -682,6 +759,7 @@ impl Session {
             "--window-size=760,900".to_owned(),
             format!("--user-data-dir={}", profile.display()),
         ];
+        let args: Vec<String> = args.into_iter().chain(extra_args.iter().cloned()).collect();
         let capabilities = json!({
             "capabilities": {
                 "alwaysMatch": {

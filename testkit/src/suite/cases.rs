@@ -2,8 +2,7 @@
 //! the path of the runtime binary and starts its own server.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -471,7 +470,8 @@ pub fn pipelined_requests_are_answered_in_order(bin: &str) {
 pub fn slow_drip_head_gets_408_while_others_are_served(bin: &str) {
     let s = Server::start(bin, &["--head-timeout", "1", "--threads", "4"]);
     let mut drip = s.connect();
-    let mut writer = drip.stream.try_clone().expect("clone");
+    // A writing end for the other thread (over TLS, each byte goes in its own record).
+    let mut writer = drip.writer();
     let head = format!("GET / HTTP/1.1\r\nHost: {}\r\nX-Slow: ", s.host());
     let start = Instant::now();
     let dripper = thread::spawn(move || {
@@ -1122,9 +1122,11 @@ pub fn curl_examples_of_the_seed(bin: &str) {
         return;
     }
     let s = Server::start(bin, &[]);
+    // Over TLS: `https://` URLs (s.url), and curl trusts the test CA (s.curl_args).
     let curl = |args: &[&str]| {
         let out = Command::new("curl")
             .args(["-sS", "--max-time", "10"])
+            .args(s.curl_args())
             .args(args)
             .output()
             .expect("run curl");
@@ -1195,15 +1197,15 @@ pub fn sigterm_drains_in_flight_and_exits_0(bin: &str) {
     assert!(r.body == big, "the in-flight download was cut");
     // The idle connection is closed, and new connections are not served.
     assert!(idle.closed_within(Duration::from_secs(4)));
-    if let Ok(mut late) = TcpStream::connect(("127.0.0.1", s.port)) {
-        let _ = late.set_read_timeout(Some(Duration::from_secs(2)));
-        let _ = late.write_all(get(&s, "/").as_bytes());
-        let mut buf = [0u8; 12];
-        let n = late.read(&mut buf).unwrap_or(0);
-        assert!(
-            !buf[..n].starts_with(b"HTTP/1.1 200"),
-            "served after SIGTERM"
-        );
+    // (Through the harness's client, so that over TLS the request is one it would
+    // serve, not plain HTTP the TLS port refuses anyway.)
+    if let Ok(mut late) = Client::try_connect(s.port) {
+        let _ = late.stream.set_read_timeout(Some(Duration::from_secs(2)));
+        if late.try_send(get(&s, "/")).is_ok() {
+            if let Ok(r) = late.read_unchecked(false) {
+                assert_ne!(r.status, 200, "served after SIGTERM");
+            }
+        }
     }
     let status = s
         .wait_exit(Duration::from_secs(7))

@@ -15,6 +15,10 @@
 //! [`Client`](crate::Client) is checked for what SPEC says every response has, and that
 //! it does not contain [`SECRET`](crate::SECRET), the content of a file beside (outside)
 //! the web root that symlinks inside the root point to.
+//!
+//! `suite_tests_tls!` (the `tls` feature) runs the same cases over HTTPS: servers start
+//! with the harness's test certificate and clients speak TLS to them (see
+//! [`crate::https`]); the cases in [`NOT_OVER_TLS`] are skipped there, with why.
 
 pub mod cases;
 
@@ -22,7 +26,11 @@ pub mod cases;
 #[macro_export]
 macro_rules! suite_tests {
     ($bin:expr) => {
-        $crate::suite_tests!(@cases $bin;
+        $crate::suite_tests!(@over plain, $bin);
+    };
+    // `plain` or `tls` (see `suite_tests_tls!`): one list of cases for both.
+    (@over $mode:ident, $bin:expr) => {
+        $crate::suite_tests!(@cases $mode, $bin;
             get_root_is_index_html,
             html_and_htm_are_inline_html,
             downloads_are_attachments_byte_identical,
@@ -66,12 +74,70 @@ macro_rules! suite_tests {
             command_line_errors_and_positionals,
         );
     };
-    (@cases $bin:expr; $($name:ident),* $(,)?) => {
+    (@cases $mode:ident, $bin:expr; $($name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
-                $crate::suite::cases::$name($bin);
+                $crate::suite::run(stringify!($mode), stringify!($name), $bin, $crate::suite::cases::$name);
             }
         )*
+
+        /// Which cases run (over TLS: which are skipped, and why).
+        #[test]
+        fn suite_cases_are_accounted_for() {
+            $crate::suite::account(stringify!($mode), &[$(stringify!($name)),*]);
+        }
     };
+}
+
+/// Expands to one `#[test]` per case of the suite, run against the binary at `$bin`
+/// over HTTPS: every server a case starts speaks TLS with the harness's test
+/// certificate (`--tls-cert/--tls-key`, signed by a CA made in the test process), and
+/// every [`Client`](crate::Client) to it speaks TLS (see [`crate::https`]). The cases in
+/// [`NOT_OVER_TLS`] are skipped, each with its reason, and counted.
+#[cfg(feature = "tls")]
+#[macro_export]
+macro_rules! suite_tests_tls {
+    ($bin:expr) => {
+        $crate::suite_tests!(@over tls, $bin);
+    };
+}
+
+/// The cases `suite_tests_tls!` skips, and why (each is still run over HTTP by
+/// `suite_tests!`).
+pub const NOT_OVER_TLS: &[(&str, &str)] = &[];
+
+/// Runs one case: over plain HTTP (`plain`) or over TLS (`tls`).
+pub fn run(mode: &str, name: &str, bin: &str, case: fn(&str)) {
+    match mode {
+        "plain" => case(bin),
+        #[cfg(feature = "tls")]
+        "tls" => {
+            if let Some((_, why)) = NOT_OVER_TLS.iter().find(|(n, _)| *n == name) {
+                eprintln!("{name}: skipped over TLS: {why}");
+                return;
+            }
+            let before = crate::https::tls_servers_started();
+            crate::https::over_tls(|| case(bin));
+            assert!(
+                crate::https::tls_servers_started() > before,
+                "{name} started no server over TLS"
+            );
+        }
+        other => panic!("{name}: no such mode {other:?}"),
+    }
+}
+
+/// Checks that every skip names a case of the list, and says how many cases run.
+pub fn account(mode: &str, cases: &[&str]) {
+    for (name, why) in NOT_OVER_TLS {
+        assert!(cases.contains(name), "NOT_OVER_TLS names no case: {name}");
+        assert!(!why.trim().is_empty(), "{name}: a skip says why");
+    }
+    let skipped = if mode == "tls" { NOT_OVER_TLS.len() } else { 0 };
+    eprintln!(
+        "{} suite cases over {mode}: {} run, {skipped} skipped",
+        cases.len(),
+        cases.len() - skipped
+    );
 }

@@ -1,0 +1,2 @@
+#![cfg(unix)]
+testkit::listing_tests!(env!("CARGO_BIN_EXE_runtime-smol"));
