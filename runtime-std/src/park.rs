@@ -2,7 +2,7 @@
 //! wait. The seed's model stays — a worker owns a connection while it is active — but a
 //! connection between requests, when connections are waiting in the queue, is handed
 //! (with its `protocol::Connection`) to the parker thread and its worker takes the next
-//! job. The parker waits for all parked sockets at once (`poll` on Unix; a short `peek`
+//! job (after [`AFTER_MS`] of silence). The parker waits for all parked sockets at once (`poll` on Unix; a short `peek`
 //! round elsewhere); a socket that turns readable goes back into the queue with its
 //! connection, one whose idle deadline passes is closed, and at shutdown all are closed.
 
@@ -33,7 +33,11 @@ pub struct Job {
 /// The most connections parked at once; past it, an idle connection keeps its worker.
 pub const MAX_PARKED: usize = 4096;
 /// How often an idle worker looks whether connections are waiting for a worker.
-pub const CHECK: Duration = Duration::from_millis(200);
+pub const CHECK: Duration = Duration::from_millis(100);
+/// How long a connection must have been idle before it yields its worker: a client in
+/// the middle of a conversation (the next request a moment after the answer) keeps it,
+/// as in the seed's model; one that stays silent frees it within a few hundred ms.
+pub const AFTER_MS: u64 = 250;
 /// The parker's longest sleep (new arrivals wait at most this long to be watched).
 const TICK: Duration = Duration::from_millis(20);
 

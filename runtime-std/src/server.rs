@@ -219,6 +219,8 @@ impl Server {
     ) -> Ended {
         let mut read_timeout: Option<Duration> = None;
         let mut drained = false;
+        // When the last answer was written (the connection is idle since, until bytes come).
+        let mut idle_since: Option<u64> = None;
         loop {
             if !drained && self.shutdown.requested() {
                 // The answer in progress says `Connection: close`; an idle one closes.
@@ -253,6 +255,7 @@ impl Server {
                 if let (Some(slot), Wrote::Answer) = (slot, wrote) {
                     slot.idle.store(true, Ordering::SeqCst);
                 }
+                idle_since = Some(now.mono_ms);
                 continue;
             }
             if conn.is_closed() {
@@ -295,8 +298,10 @@ impl Server {
                 }
                 continue;
             }
+            let idle_for = idle_since.map_or(0, |t| now.mono_ms.saturating_sub(t));
             if conn.is_idle()
                 && conn.answered() > 0
+                && idle_for >= park::AFTER_MS
                 && !io.transport.has_buffered()
                 && parking.pressure()
             {
@@ -331,6 +336,7 @@ impl Server {
                     if let Some(slot) = slot {
                         slot.idle.store(false, Ordering::SeqCst);
                     }
+                    idle_since = None;
                     conn.handle(self.clock.now(), Input::Received(&input[..n]));
                 }
                 Err(e)
