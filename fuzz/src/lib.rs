@@ -530,6 +530,7 @@ pub fn upload_answer(choice: u8) -> Result<(), UploadError> {
         2 => Err(UploadError::AlreadyExists {
             reseed: std::array::from_fn(|i| choice.wrapping_mul(31).wrapping_add(i as u8)),
         }),
+        _ if choice & 0x10 != 0 => Err(UploadError::Unavailable),
         _ => Err(UploadError::Other),
     }
 }
@@ -1043,6 +1044,11 @@ impl Checker {
                         "AlreadyExists after {tries_before} names, and no retry: {actions:?}"
                     )
                 }
+                Err(UploadError::Unavailable) => assert_eq!(
+                    statuses,
+                    [503],
+                    "an unavailable store not answered 503: {actions:?}"
+                ),
                 Err(_) => assert_eq!(
                     statuses,
                     [500],

@@ -57,6 +57,9 @@ pub enum Body {
     File(File),
     /// A directory (the core answers 404 or tries another name).
     None,
+    /// An upload held in an object store (`--upload-store s3://`): streamed from it.
+    #[cfg(feature = "s3")]
+    Remote(Arc<crate::store::S3Store>, String),
 }
 
 impl Opened {
@@ -235,7 +238,7 @@ impl Cache {
             Entry::Found(_, o) => match &o.body {
                 Body::Bytes(b) => (b.len(), false),
                 Body::File(_) => (0, true),
-                Body::None => (0, false),
+                _ => (0, false),
             },
             Entry::Missing => (0, false),
         };

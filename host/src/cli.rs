@@ -94,6 +94,11 @@ pub struct Args {
     /// fingerprint, and is no substitute for a real certificate on the internet
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub tls_self_signed: bool,
+    /// Where uploads are kept: dir:PATH (the root's uploads/, the default) or
+    /// s3://BUCKET[/PREFIX] (endpoint, region and keys from AWS_ENDPOINT_URL, AWS_REGION,
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
+    #[arg(long, value_name = "URL")]
+    pub upload_store: Option<String>,
     /// Share the port with other server processes started with this flag (SO_REUSEPORT;
     /// the kernel spreads connections over them). Unix only
     #[arg(long)]
@@ -247,6 +252,30 @@ impl Args {
             return Err("this build has no HTTPS (built without the tls feature)".into());
         }
         Ok(None)
+    }
+
+    /// The web root with its upload store, or one line saying why not (before binding).
+    pub fn web_root(
+        &self,
+        root: crate::files::Root,
+    ) -> Result<std::sync::Arc<crate::webroot::WebRoot>, String> {
+        #[cfg(feature = "s3")]
+        {
+            let store =
+                crate::store::UploadStore::from_flag(self.upload_store.as_deref(), root.path())?;
+            Ok(crate::webroot::WebRoot::with_store(root, store))
+        }
+        #[cfg(not(feature = "s3"))]
+        {
+            if self
+                .upload_store
+                .as_deref()
+                .is_some_and(|s| !s.starts_with("dir:"))
+            {
+                return Err("this build has no object store (built without the s3 feature)".into());
+            }
+            Ok(crate::webroot::WebRoot::new(root))
+        }
     }
 
     /// Opens the web root, or says in one line why not.

@@ -41,6 +41,8 @@ pub mod logging;
 pub mod pace;
 pub mod sendfile;
 pub mod shutdown;
+#[cfg(feature = "s3")]
+pub mod store;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;

@@ -11,10 +11,13 @@ use protocol::{DirEntry, FileError, SafePath, UploadError};
 use crate::cache::{load, FileCache, Opened};
 use crate::files::{Root, UPLOADS};
 
-/// The web root, its open-file cache, and the policies on top of them.
+/// The web root, its open-file cache, where uploads are kept, and the policies on top.
 pub struct WebRoot {
     root: Root,
     cache: FileCache,
+    /// Uploads in an object store (`--upload-store s3://`); `None`: in `uploads/`.
+    #[cfg(feature = "s3")]
+    s3: Option<Arc<crate::store::S3Store>>,
 }
 
 /// What [`WebRoot::open`] found.
@@ -36,6 +39,13 @@ pub struct Miss {
 impl Miss {
     /// Opens the file (may block on the disk) and lets the cache remember it.
     pub fn load(self) -> Result<Arc<Opened>, FileError> {
+        #[cfg(feature = "s3")]
+        if let Some((store, name)) = self.web.remote(&self.path) {
+            // Read from the store each time (another instance may have written it).
+            let meta = store.head(name)?;
+            let body = crate::cache::Body::Remote(Arc::clone(store), name.to_string());
+            return Ok(Arc::new(Opened { meta, body }));
+        }
         let loaded = load(&self.web.root, &self.path);
         self.web
             .cache
@@ -48,7 +58,32 @@ impl WebRoot {
     /// The web root `root`, with its cache (off with `FILE_CACHE=off`).
     pub fn new(root: Root) -> Arc<WebRoot> {
         let cache = FileCache::new(&root);
-        Arc::new(WebRoot { root, cache })
+        Arc::new(WebRoot {
+            root,
+            cache,
+            #[cfg(feature = "s3")]
+            s3: None,
+        })
+    }
+
+    /// The web root with uploads kept in `store`.
+    #[cfg(feature = "s3")]
+    pub fn with_store(root: Root, store: crate::store::UploadStore) -> Arc<WebRoot> {
+        let cache = FileCache::new(&root);
+        let s3 = match store {
+            crate::store::UploadStore::S3(s) => Some(Arc::new(*s)),
+            crate::store::UploadStore::Dir => None,
+        };
+        Arc::new(WebRoot { root, cache, s3 })
+    }
+
+    /// For a path under `uploads/` when uploads live in an object store: the store and
+    /// the object's name.
+    #[cfg(feature = "s3")]
+    fn remote<'p>(&self, path: &'p SafePath) -> Option<(&Arc<crate::store::S3Store>, &'p str)> {
+        let store = self.s3.as_ref()?;
+        let name = path.as_str().strip_prefix(UPLOADS)?.strip_prefix('/')?;
+        (!name.contains('/')).then_some((store, name))
     }
 
     /// The root itself (its canonical path, for logs).
@@ -58,6 +93,14 @@ impl WebRoot {
 
     /// Looks `path` up: a hit is answered at once; a miss is handed back to be loaded.
     pub fn open(self: &Arc<Self>, path: SafePath) -> Lookup {
+        #[cfg(feature = "s3")]
+        if self.remote(&path).is_some() {
+            // An object store is asked on the thread that may block, and never cached.
+            return Lookup::Miss(Miss {
+                web: Arc::clone(self),
+                path,
+            });
+        }
         match self.cache.cached(path.as_str()) {
             Some(hit) => Lookup::Hit(hit),
             None => Lookup::Miss(Miss {
@@ -84,6 +127,10 @@ impl WebRoot {
     /// Writes `uploads/NAME` (blocks on the disk: `fsync`), and makes sure the next
     /// request for it is not answered from the cache.
     pub fn write_upload(&self, name: &str, body: &[u8]) -> Result<(), UploadError> {
+        #[cfg(feature = "s3")]
+        if let Some(store) = &self.s3 {
+            return store.put(name, body);
+        }
         let result = self.root.write_upload(name, body);
         self.cache.forget(&format!("{UPLOADS}/{name}"));
         result

@@ -201,6 +201,18 @@ t!(upload_write_failure_is_500_and_serving_goes_on {
     assert_eq!(d.only().header("Location"), Some(location.as_str()));
 });
 
+t!(an_unavailable_store_is_503_with_retry_after {
+    let mut d = Driver::new();
+    d.upload_queue.push_back(Err(protocol::UploadError::Unavailable));
+    d.send(&upload("{}"));
+    let r = d.only();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    assert!(!d.closed, "the body was read: the connection goes on");
+    d.send(&upload("{}"));
+    assert_eq!(d.responses()[1].status, 201);
+});
+
 t!(file_open_errors {
     assert_eq!(one(&get("/escape.html")).status(), 403);
     assert_eq!(one(&get("/broken.html")).status(), 500);

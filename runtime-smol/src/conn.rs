@@ -323,7 +323,77 @@ async fn send_body(
             result
         }
         Body::None => Err(io::Error::other("SendFile for a directory")),
+        #[cfg(feature = "s3")]
+        Body::Remote(store, name) => {
+            flush(stream, transport, out, watch).await?;
+            send_remote(stream, transport, out, store, name, offset, len, watch).await
+        }
     }
+}
+
+/// Streams an object from the store: a blocking-pool thread reads it in chunks into a
+/// small channel, and the task writes them, so neither the executor thread blocks nor
+/// the whole object is held.
+#[cfg(feature = "s3")]
+#[allow(clippy::too_many_arguments)]
+async fn send_remote(
+    stream: &Async<TcpStream>,
+    transport: &mut Transport,
+    out: &mut Vec<u8>,
+    store: &Arc<host::store::S3Store>,
+    name: &str,
+    offset: u64,
+    len: u64,
+    watch: &mut WriteWatch,
+) -> io::Result<()> {
+    let (tx, rx) = smol::channel::bounded::<io::Result<Vec<u8>>>(4);
+    let (store, name) = (Arc::clone(store), name.to_string());
+    smol::unblock(move || {
+        let mut reader = match store.get(&name, offset, len) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send_blocking(Err(e));
+                return;
+            }
+        };
+        let mut left = len;
+        while left > 0 {
+            let mut chunk = vec![0u8; 64 * 1024];
+            let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            match reader.read(&mut chunk[..want]) {
+                Ok(0) => {
+                    let _ = tx.send_blocking(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the object is shorter than the store said",
+                    )));
+                    return;
+                }
+                Ok(n) => {
+                    chunk.truncate(n);
+                    left -= n as u64;
+                    if tx.send_blocking(Ok(chunk)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send_blocking(Err(e));
+                    return;
+                }
+            }
+        }
+    })
+    .detach();
+    let mut sent = 0u64;
+    while sent < len {
+        let chunk = rx
+            .recv()
+            .await
+            .map_err(|_| io::Error::other("the store reader stopped"))??;
+        sent += chunk.len() as u64;
+        *out = chunk;
+        flush(stream, transport, out, watch).await?;
+    }
+    Ok(())
 }
 
 async fn send_file_all(

@@ -52,7 +52,6 @@ use host::linger::MAX_REFUSING;
 use host::shutdown::{Shutdown, DRAIN_LIMIT};
 
 use crate::conn::Shared;
-use host::webroot::WebRoot;
 
 /// Pause after a failed `accept` (e.g. EMFILE) before trying again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -65,12 +64,13 @@ const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// Runs the server until Ctrl-C / SIGTERM; the exit code is what `main` returns.
 pub fn run(args: &Args) -> ExitCode {
     let root = args.open_root().unwrap_or_else(|e| cli::fail(&e));
-    // A certificate that cannot be used is a start-up error, before the port is bound.
-    let tls = args.tls().unwrap_or_else(|e| cli::fail(&e));
-    let listener = args.listen().unwrap_or_else(|e| cli::fail(&e));
     // Before anything is sized from it (the cache's descriptors, the connections).
     host::limits::raise_nofile();
-    let web = WebRoot::new(root);
+    // A certificate that cannot be used is a start-up error, before the port is bound.
+    let tls = args.tls().unwrap_or_else(|e| cli::fail(&e));
+    // Likewise an upload store that cannot be used.
+    let web = args.web_root(root).unwrap_or_else(|e| cli::fail(&e));
+    let listener = args.listen().unwrap_or_else(|e| cli::fail(&e));
     // Only once the port is ours: a second copy started by mistake must not touch the
     // running server's uploads.
     web.clean_up();

@@ -14,19 +14,20 @@ use host::cli::{self, Args, Runtime};
 use host::clock::Clock;
 use host::logging;
 use host::shutdown::Shutdown;
-use host::webroot::WebRoot;
+
 use log::info;
 
 fn main() -> ExitCode {
     let args = Args::parse_for(Runtime::Std);
     logging::init();
     let root = args.open_root().unwrap_or_else(|e| cli::fail(&e));
+    // Before anything is sized from it (the cache's descriptors, the connections).
+    host::limits::raise_nofile();
     // A certificate that cannot be used is a start-up error, before the port is bound.
     let tls = args.tls().unwrap_or_else(|e| cli::fail(&e));
+    // Likewise an upload store that cannot be used.
+    let web = args.web_root(root).unwrap_or_else(|e| cli::fail(&e));
     let listener = args.listen().unwrap_or_else(|e| cli::fail(&e));
-    // Before anything is sized from it (the cache's descriptors).
-    host::limits::raise_nofile();
-    let web = WebRoot::new(root);
     // Only once the port is ours: a second copy started by mistake must not touch the
     // running server's uploads.
     web.clean_up();

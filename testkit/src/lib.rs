@@ -25,6 +25,7 @@
 //! - [`features`] (`features_tests!`): issue 7, validators, ranges, precompressed files;
 //! - [`browser`] (`browser_tests!`): the bundled page in headless Chromium;
 //! - [`listing`] (`listing_tests!`): issue 15, directory listings (`--dir-listing`);
+//! - [`s3`] (`s3_tests!`): issue 17, uploads in an S3-compatible store (a real Garage);
 //! - over TLS (the `tls` feature, issue 16): `suite_tests_tls!` runs the whole [`suite`]
 //!   over HTTPS ([`https`]: test certificates, the client's TLS, [`https::over_tls`]),
 //!   and [`tls`] (`tls_tests!`) what only HTTPS has.
@@ -46,6 +47,7 @@ pub mod hostile;
 #[cfg(feature = "tls")]
 pub mod https;
 pub mod listing;
+pub mod s3;
 pub mod suite;
 #[cfg(feature = "tls")]
 pub mod tls;

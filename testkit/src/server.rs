@@ -78,6 +78,7 @@ pub struct ServerBuilder {
     nofile: Option<u32>,
     log_file: Option<PathBuf>,
     stderr_unread: bool,
+    env: Vec<(String, String)>,
     #[cfg(feature = "tls")]
     tls: TlsChoice,
 }
@@ -131,6 +132,12 @@ impl ServerBuilder {
     /// Also writes the server's stderr to this file as it comes.
     pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.log_file = Some(path.into());
+        self
+    }
+
+    /// Sets an environment variable of the server process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -210,6 +217,9 @@ impl ServerBuilder {
             .stderr(Stdio::piped());
         if let Some(filter) = &self.rust_log {
             cmd.env("RUST_LOG", filter);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
         }
         let log_file = self.log_file.as_ref().map(|path| {
             std::fs::File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()))
@@ -384,6 +394,7 @@ impl Server {
             nofile: None,
             log_file: None,
             stderr_unread: false,
+            env: Vec::new(),
             #[cfg(feature = "tls")]
             tls: TlsChoice::Default,
         }

@@ -83,6 +83,9 @@ pub enum UploadError {
     /// A file of that name exists already (never overwritten). The runtime hands over 16
     /// new random bytes, and the core tries again under a new name (a few times).
     AlreadyExists { reseed: [u8; 16] },
+    /// The store is down or timed out (an object store): nothing was saved, and the
+    /// client may try again; `503` with `Retry-After`.
+    Unavailable,
     /// Any other I/O error.
     Other,
 }

@@ -67,6 +67,14 @@ impl Connection {
                 self.seed = reseed;
                 self.write_upload(req, body, tries + 1, held);
             }
+            Err(UploadError::Unavailable) => {
+                error!(
+                    "{} upload {name} not written: the store is unavailable",
+                    self.peer
+                );
+                let r = Refusal::keep(503, "the upload store is unavailable, try again shortly");
+                self.refuse(&req, r);
+            }
             Err(e) => {
                 error!("{} upload {name} not written: {e:?}", self.peer);
                 self.refuse(&req, Refusal::keep(500, "the upload could not be saved"));

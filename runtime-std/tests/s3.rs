@@ -1,0 +1,2 @@
+#![cfg(unix)]
+testkit::s3_tests!(env!("CARGO_BIN_EXE_runtime-std"));
