@@ -112,11 +112,6 @@ impl FileCache {
         }
     }
 
-    /// Whether the cache is in use.
-    pub fn enabled(&self) -> bool {
-        self.dir.is_some()
-    }
-
     /// The cached answer for `rel`, if one `fstatat` shows it still holds.
     pub fn cached(&self, rel: &str) -> Option<Result<Arc<Opened>, FileError>> {
         let dir = self.dir.as_ref()?;
@@ -143,22 +138,6 @@ impl FileCache {
     /// Forgets `rel` (a file this server just wrote).
     pub fn forget(&self, rel: &str) {
         self.lock().remove(rel);
-    }
-
-    /// What the cache holds now: entries, bytes of small files, open descriptors.
-    pub fn usage(&self) -> (usize, usize, usize) {
-        let cache = self.lock();
-        (cache.map.len(), cache.bytes, cache.fds)
-    }
-
-    /// From the cache, or [`load`] (which may block on the disk) and remember.
-    pub fn open(&self, root: &Root, path: &SafePath) -> Result<Arc<Opened>, FileError> {
-        if let Some(hit) = self.cached(path.as_str()) {
-            return hit;
-        }
-        let loaded = load(root, path);
-        self.remember(path.as_str().to_owned(), &loaded);
-        loaded.0
     }
 
     fn lock(&self) -> MutexGuard<'_, Cache> {

@@ -13,7 +13,7 @@
 //! range request), never held whole in memory.
 
 use std::io::Read;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use log::error;
 use protocol::{FileError, FileMeta, UploadError};
@@ -219,11 +219,4 @@ impl S3Store {
         }
         Ok(Box::new(r.into_body().into_reader().take(len)))
     }
-}
-
-/// Seconds since the epoch now (for logs and tests).
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
