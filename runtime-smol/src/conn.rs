@@ -11,6 +11,11 @@
 //! KiB at most), and the deadline timer is one entry in the
 //! reactor that is moved only when the deadline comes earlier (a later deadline just
 //! lets the timer fire once early; the core then ignores `timeout`).
+//!
+//! System calls per keep-alive request: the `recv` that brings it, the `send` of the
+//! answer (head and a small body in one), and a share of the thread's `epoll_wait`. A
+//! read that comes back shorter than the buffer emptied the socket, so the task waits
+//! for the reactor's next edge instead of reading again to see `WouldBlock`.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -21,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 use protocol::{Action, Config, Connection, Input, Listing};
-use smol::{future, Async, Timer};
+use smol::future;
 
 use host::clock::{self, Clock};
 use host::linger::{LINGER, LINGER_BYTES};
@@ -30,6 +35,7 @@ use host::sendfile::set_cork;
 use host::transport::{self, Transport};
 
 use crate::files::{self, Body, Opened};
+use crate::reactor::{Io, Timer};
 use crate::Closing;
 use host::webroot::WebRoot;
 
@@ -49,13 +55,16 @@ pub(crate) struct Shared {
     pub closing: Closing,
     /// Open connections (for `--max-connections` and the drain at shutdown).
     pub active: AtomicUsize,
+    /// Refused connections still being answered (at most `host::linger::MAX_REFUSING`).
+    pub refusing: AtomicUsize,
+    pub max_connections: usize,
     /// HTTPS: the configuration each new connection's TLS state starts from.
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<host::tls::Tls>>,
 }
 
 /// Serves one connection until it closes.
-pub(crate) async fn serve(shared: &Shared, stream: Async<TcpStream>, peer: SocketAddr) {
+pub(crate) async fn serve(shared: &Shared, stream: Io<TcpStream>, peer: SocketAddr) {
     let now = shared.clock.now();
     let mut conn = Connection::new(
         Arc::clone(&shared.config),
@@ -113,7 +122,7 @@ enum Event {
 
 async fn drive(
     shared: &Shared,
-    stream: &Async<TcpStream>,
+    stream: &Io<TcpStream>,
     transport: &mut Transport,
     conn: &mut Connection,
     handshake_until: Option<u64>,
@@ -235,16 +244,24 @@ async fn drive(
             loop {
                 if transport.wants_write() {
                     // TLS records (the handshake) wait for room in the socket.
-                    stream.writable().await?;
+                    stream.writable().await;
                     match transport.flush(stream.get_ref()) {
-                        Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
-                        _ => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.full(),
+                        Err(e) => return Err(e),
+                        Ok(()) => {}
                     }
+                    continue;
                 }
-                stream.readable().await?;
-                match read_into(stream.get_ref(), transport, conn, &shared.clock) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                if !transport.has_buffered() {
+                    stream.readable().await;
+                }
+                // The reactor wakes every waiting reader when the server starts closing.
+                if !drained && shared.closing.is_closed() {
+                    return Ok(Event::Closing);
+                }
+                match read_into(stream, transport, conn, &shared.clock) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.drained(),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     other => return other.map(Event::Read),
                 }
             }
@@ -253,14 +270,7 @@ async fn drive(
             (&mut timer).await;
             Ok(Event::Deadline)
         };
-        let shutdown = async {
-            if drained {
-                future::pending::<()>().await;
-            }
-            let _ = shared.closing.recv().await;
-            Ok(Event::Closing)
-        };
-        match future::or(read, future::or(deadline_hit, shutdown)).await? {
+        match future::or(read, deadline_hit).await? {
             Event::Read(n) => eof = n == 0,
             Event::Deadline => {
                 armed = None;
@@ -275,16 +285,21 @@ async fn drive(
 }
 
 /// One `read(2)` into this thread's buffer, handed straight to the core; returns the
-/// byte count (0: end of stream).
+/// byte count (0: end of stream). A plain read shorter than the buffer emptied the
+/// socket: the next one waits for the reactor. (TLS may leave bytes in the socket
+/// after a short read of plaintext: it reads again until `WouldBlock`.)
 fn read_into(
-    sock: &TcpStream,
+    stream: &Io<TcpStream>,
     transport: &mut Transport,
     conn: &mut Connection,
     clock: &Clock,
 ) -> io::Result<usize> {
     READ_BUF.with(|cell| {
         let mut buf = cell.borrow_mut();
-        let n = transport.read(sock, &mut buf[..])?;
+        let n = transport.read(stream.get_ref(), &mut buf[..])?;
+        if n < buf.len() && !transport.is_tls() {
+            stream.drained();
+        }
         let now = clock.now();
         if n == 0 {
             conn.handle(now, Input::Eof);
@@ -302,7 +317,7 @@ const STEP: u64 = 1 << 20;
 
 /// Queues or streams `len` bytes of `file` from `offset`.
 async fn send_body(
-    stream: &Async<TcpStream>,
+    stream: &Io<TcpStream>,
     transport: &mut Transport,
     out: &mut Vec<u8>,
     file: &Arc<Opened>,
@@ -337,7 +352,7 @@ async fn send_body(
 #[cfg(feature = "s3")]
 #[allow(clippy::too_many_arguments)]
 async fn send_remote(
-    stream: &Async<TcpStream>,
+    stream: &Io<TcpStream>,
     transport: &mut Transport,
     out: &mut Vec<u8>,
     store: &Arc<host::store::S3Store>,
@@ -397,7 +412,7 @@ async fn send_remote(
 }
 
 async fn send_file_all(
-    stream: &Async<TcpStream>,
+    stream: &Io<TcpStream>,
     transport: &mut Transport,
     out: &mut Vec<u8>,
     opened: &Arc<Opened>,
@@ -432,6 +447,7 @@ async fn send_file_all(
                 Ok(n) => watch.sent(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    stream.full();
                     wait_writable(stream, watch).await?
                 }
                 Err(e) => return Err(e),
@@ -447,7 +463,7 @@ async fn send_file_all(
 /// the socket only when its buffer is full, and drops a client that reads too slowly
 /// (host::pace).
 async fn flush(
-    stream: &Async<TcpStream>,
+    stream: &Io<TcpStream>,
     transport: &mut Transport,
     out: &mut Vec<u8>,
     watch: &mut WriteWatch,
@@ -470,7 +486,10 @@ async fn flush(
                 watch.sent(n);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_writable(stream, watch).await?,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                stream.full();
+                wait_writable(stream, watch).await?
+            }
             Err(e) => return Err(e),
         }
     }
@@ -479,39 +498,36 @@ async fn flush(
 }
 
 /// Waits until the socket takes more, checking the client's pace now and then.
-async fn wait_writable(stream: &Async<TcpStream>, watch: &mut WriteWatch) -> io::Result<()> {
+async fn wait_writable(stream: &Io<TcpStream>, watch: &mut WriteWatch) -> io::Result<()> {
     let wait = watch.wait();
-    future::or(stream.writable(), async {
-        Timer::after(wait).await;
-        Ok(())
-    })
-    .await?;
+    future::or(stream.writable(), Timer::after(wait)).await;
     watch.check()
 }
 
 /// Closes our sending side, then reads and drops what the client still sends (at most
 /// [`LINGER`] and [`LINGER_BYTES`], or until shutdown), so that closing with unread
 /// bytes does not reset the connection before the client has read our last answer.
-pub(crate) async fn linger_close(stream: &Async<TcpStream>, closing: &Closing) {
+pub(crate) async fn linger_close(stream: &Io<TcpStream>, closing: &Closing) {
     if stream.get_ref().shutdown(Shutdown::Write).is_err() {
         return;
     }
     let drain = async {
         let mut dropped = 0;
         while dropped < LINGER_BYTES {
+            stream.readable().await;
+            if closing.is_closed() {
+                break;
+            }
             // Into this thread's read buffer: a task keeps no buffer of its own.
-            let read = stream.read_with(|s| READ_BUF.with(|b| (&*s).read(&mut b.borrow_mut()[..])));
-            match read.await {
-                Ok(0) | Err(_) => break,
+            let read = READ_BUF.with(|b| (&mut stream.get_ref()).read(&mut b.borrow_mut()[..]));
+            match read {
+                Ok(0) => break,
                 Ok(n) => dropped += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.drained(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
         }
     };
-    let give_up = async {
-        Timer::after(LINGER).await;
-    };
-    let shutdown = async {
-        let _ = closing.recv().await;
-    };
-    future::or(drain, future::or(give_up, shutdown)).await;
+    future::or(drain, Timer::after(LINGER)).await;
 }

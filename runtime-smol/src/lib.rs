@@ -1,12 +1,15 @@
 //! # runtime-smol — the same server on a smol executor with a capped worker count
 //!
-//! One [`smol::Executor`] is run by exactly MAX_THREADS OS threads (the main thread and
-//! MAX_THREADS − 1 more). Every TCP connection is one task driving one sans-IO
-//! [`protocol::Connection`]; a connection that waits for bytes is a parked task with a
-//! timer, not a thread, so 10,000 idle keep-alive connections cost memory only.
+//! Exactly MAX_THREADS OS threads (the main thread and MAX_THREADS − 1 more) each run one
+//! of smol's executors (`async_executor::LocalExecutor`) over a reactor of its own
+//! (`reactor.rs`: edge-triggered epoll, deadlines as `epoll_wait`'s timeout). Each thread
+//! accepts from the one listening socket and keeps the connections it accepted. Every
+//! TCP connection is one task driving one sans-IO [`protocol::Connection`]; a connection
+//! that waits for bytes is a parked task with a deadline, not a thread, so 10,000 idle
+//! keep-alive connections cost memory only.
 //!
 //! ```text
-//!  accept task ── over --max-connections? ──▶ 503 (protocol::overload_response), close
+//!  accept task (one per thread) ── over --max-connections? ──▶ 503, close
 //!      │ spawn
 //!      ▼
 //!  connection task (conn.rs): wait readable | deadline timer | shutdown
@@ -16,7 +19,7 @@
 //!                      pool (smol::unblock); small files are read there too
 //!        SendFile    → small: copied from the bytes read at open; large: host::sendfile
 //!                      (the platform's sendfile, or a buffered copy) on the non-blocking
-//!                      socket (Async::write_with, retried when full)
+//!                      socket (retried when the reactor says it has room)
 //!        WriteUpload → Root::write_upload (atomic) on the blocking pool
 //!        Close       → flush, shut down our side, drain briefly, close
 //! ```
@@ -25,16 +28,18 @@
 //! beneath it, atomic uploads), sendfile, logging, clocks, signals — is the `host`
 //! crate; this crate only schedules it differently.
 //!
-//! Platforms: smol's reactor is epoll on Linux, kqueue on macOS and FreeBSD, IOCP on
-//! Windows; the code here is the same on all but for two Unix-only calls. The shutdown
-//! descriptor is waited on as readable; with portable sockets ([`host::portable_sockets`]:
-//! Windows, and Linux with `PORTABLE_IO=1`) the shutdown flag is checked every 100 ms
-//! instead. And on Unix the listen backlog is raised to 4096 by calling `listen(2)`
+//! Platforms: the reactor is epoll on Linux, and the `polling` crate elsewhere (kqueue on
+//! macOS and FreeBSD, IOCP on Windows) and on Linux with `PORTABLE_IO=1`; the code here
+//! is the same on all but for two Unix-only calls. The shutdown descriptor is waited on
+//! as readable; with portable sockets ([`host::portable_sockets`]: Windows, and Linux
+//! with `PORTABLE_IO=1`) the shutdown flag is checked every 100 ms instead. And on Unix the listen backlog is raised to 4096 by calling `listen(2)`
 //! again; Windows keeps std's. The file body goes by `host::sendfile` (see there).
 
 mod conn;
 mod files;
+mod reactor;
 
+use std::future::Future;
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,9 +47,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use async_executor::LocalExecutor;
 use log::{error, info, warn};
 use smol::channel::{Receiver, Sender};
-use smol::{Async, Executor, Timer};
 
 use host::cli::{self, Args};
 use host::clock::Clock;
@@ -52,6 +57,7 @@ use host::linger::MAX_REFUSING;
 use host::shutdown::{Shutdown, DRAIN_LIMIT};
 
 use crate::conn::Shared;
+use crate::reactor::{Io, Timer};
 
 /// Pause after a failed `accept` (e.g. EMFILE) before trying again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -60,6 +66,16 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const BACKLOG: i32 = 4096;
 /// Without a shutdown descriptor to wait on, how often the flag is checked.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
+
+thread_local! {
+    /// This thread's executor: it runs the tasks of the connections this thread accepted.
+    static EXECUTOR: LocalExecutor<'static> = const { LocalExecutor::new() };
+}
+
+/// Starts a task on this thread's executor.
+pub(crate) fn spawn(task: impl Future<Output = ()> + 'static) {
+    EXECUTOR.with(|ex| ex.spawn(task).detach());
+}
 
 /// Runs the server until Ctrl-C / SIGTERM; the exit code is what `main` returns.
 pub fn run(args: &Args) -> ExitCode {
@@ -78,6 +94,11 @@ pub fn run(args: &Args) -> ExitCode {
     #[cfg(unix)]
     if let Err(e) = rustix::net::listen(&listener, BACKLOG) {
         warn!("could not raise the listen backlog: {e}");
+    }
+    if let Err(e) = listener.set_nonblocking(true) {
+        cli::fail(&format!(
+            "cannot make the listening socket non-blocking: {e}"
+        ));
     }
     let addr = match listener.local_addr() {
         Ok(a) => a,
@@ -99,10 +120,6 @@ pub fn run(args: &Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => cli::fail(&format!("cannot install the signal handlers: {e}")),
     };
-    let listener = match Async::new(listener) {
-        Ok(l) => l,
-        Err(e) => cli::fail(&format!("cannot register the listening socket: {e}")),
-    };
     let (https, note) = cli::tls_note(tls.as_deref());
     let scheme = if https { "https" } else { "http" };
     info!(
@@ -122,36 +139,59 @@ pub fn run(args: &Args) -> ExitCode {
         clock: Clock::new(),
         closing: closing_rx,
         active: AtomicUsize::new(0),
+        refusing: AtomicUsize::new(0),
+        max_connections,
         #[cfg(feature = "tls")]
         tls,
     });
-    let ex = Arc::new(Executor::new());
+    let listener = Arc::new(listener);
     for i in 1..threads {
-        let ex = Arc::clone(&ex);
-        let done = shared.closing.clone();
+        let (shared, listener) = (Arc::clone(&shared), Arc::clone(&listener));
         let spawned = thread::Builder::new()
             .name(format!("smol-{i}"))
-            .spawn(move || smol::block_on(ex.run(done.recv())));
+            .spawn(move || executor_thread(shared, listener, std::future::pending()));
         if let Err(e) = spawned {
             cli::fail(&format!("cannot start executor thread {i}: {e}"));
         }
     }
-    let accept = ex.spawn(accept_loop(
-        Arc::clone(&ex),
-        listener,
-        Arc::clone(&shared),
-        max_connections,
-    ));
-    // Announced once every executor thread and the accept task exist.
+    // Connections made from now on wait in the backlog until a thread accepts them.
     cli::announce(addr, https, &note);
-    smol::block_on(ex.run(async {
+    let main_shared = Arc::clone(&shared);
+    executor_thread(shared, listener, async move {
         wait_for_signal(&stop).await;
         info!("shutting down: no new connections, in-flight requests get up to 5 s");
-        let _ = accept.cancel().await;
-        stop_and_drain(&shared, closing_tx).await;
-    }));
+        stop_and_drain(&main_shared, closing_tx).await;
+    });
     info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// One executor thread: its reactor and executor, an accept task on the shared
+/// listening socket, and a task that wakes its connections when the server starts
+/// closing; runs until `until` completes.
+fn executor_thread(
+    shared: Arc<Shared>,
+    listener: Arc<TcpListener>,
+    until: impl Future<Output = ()>,
+) {
+    let ran = EXECUTOR.with(|ex| {
+        reactor::block_on(ex.run(async {
+            match Io::new(listener) {
+                Ok(listener) => spawn(accept_loop(listener, Arc::clone(&shared))),
+                Err(e) => error!("cannot watch the listening socket: {e}"),
+            }
+            let closing = shared.closing.clone();
+            spawn(async move {
+                let _ = closing.recv().await;
+                // Idle connections (and the accept task) look again and see it.
+                reactor::wake_readers();
+            });
+            until.await
+        }))
+    });
+    if let Err(e) = ran {
+        error!("executor thread stopped: {e}");
+    }
 }
 
 /// Waits until Ctrl-C or SIGTERM: on Unix until the shutdown descriptor turns readable;
@@ -160,12 +200,11 @@ pub fn run(args: &Args) -> ExitCode {
 async fn wait_for_signal(stop: &Shutdown) {
     #[cfg(unix)]
     if !host::portable_sockets() {
-        match stop.as_fd().try_clone_to_owned().and_then(Async::new) {
+        match stop.as_fd().try_clone_to_owned().and_then(Io::new) {
             Ok(fd) => {
                 while !stop.requested() {
-                    if fd.readable().await.is_err() {
-                        break;
-                    }
+                    fd.drained();
+                    fd.readable().await;
                 }
                 return;
             }
@@ -191,17 +230,20 @@ async fn stop_and_drain(shared: &Shared, closing: Sender<()>) {
     }
 }
 
-/// Accepts connections forever, spawning one task per connection.
-async fn accept_loop(
-    ex: Arc<Executor<'static>>,
-    listener: Async<TcpListener>,
-    shared: Arc<Shared>,
-    max_connections: usize,
-) {
-    let refusing = Arc::new(AtomicUsize::new(0));
+/// Accepts connections until the server closes, spawning one task per connection on
+/// this thread.
+async fn accept_loop(listener: Io<Arc<TcpListener>>, shared: Arc<Shared>) {
     loop {
-        let (stream, peer) = match listener.read_with(|l| l.accept()).await {
+        listener.readable().await;
+        if shared.closing.is_closed() {
+            return;
+        }
+        let (stream, peer) = match listener.get_ref().accept() {
             Ok(accepted) => accepted,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                listener.drained();
+                continue;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
             Err(e) => {
                 error!("accept failed: {e}; retrying in 100 ms");
@@ -209,13 +251,16 @@ async fn accept_loop(
                 continue;
             }
         };
-        if shared.active.load(Ordering::Acquire) >= max_connections {
-            warn!("{peer} refused (503): {max_connections} connections open");
-            refuse(&ex, &shared, &refusing, stream);
+        if shared.active.load(Ordering::Acquire) >= shared.max_connections {
+            warn!(
+                "{peer} refused (503): {} connections open",
+                shared.max_connections
+            );
+            refuse(&shared, stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
-        let stream = match Async::new(stream) {
+        let stream = match stream.set_nonblocking(true).and_then(|()| Io::new(stream)) {
             Ok(s) => s,
             Err(e) => {
                 error!("{peer} could not register the socket: {e}");
@@ -224,11 +269,12 @@ async fn accept_loop(
         };
         shared.active.fetch_add(1, Ordering::AcqRel);
         let guard = Active(Arc::clone(&shared));
-        ex.spawn(async move {
+        spawn(async move {
             conn::serve(&guard.0, stream, peer).await;
             drop(guard);
-        })
-        .detach();
+        });
+        // Let the connections (and the other threads' accept tasks) have a turn.
+        smol::future::yield_now().await;
     }
 }
 
@@ -244,16 +290,11 @@ impl Drop for Active {
 /// Answers a connection over the limit with 503 and closes it. The answer is written at
 /// once (a fresh socket's send buffer is empty); a short linger then reads what the
 /// client sent so that closing does not reset the connection under the 503.
-fn refuse(
-    ex: &Executor<'static>,
-    shared: &Arc<Shared>,
-    refusing: &Arc<AtomicUsize>,
-    stream: TcpStream,
-) {
+fn refuse(shared: &Arc<Shared>, stream: TcpStream) {
     let now = shared.clock.now();
     let answer = protocol::overload_response(now.unix_secs, &shared.config.server_name);
-    if refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
-        refusing.fetch_sub(1, Ordering::AcqRel);
+    if shared.refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
+        shared.refusing.fetch_sub(1, Ordering::AcqRel);
         return; // dropped: closed at once
     }
     #[cfg(feature = "tls")]
@@ -261,8 +302,8 @@ fn refuse(
         // A TLS client cannot read a plain 503: the handshake first, then the answer,
         // on the blocking pool (bounded by host::linger's limits).
         if let Ok(mut transport) = host::transport::Transport::tls(tls.config()) {
-            let refusing = Arc::clone(refusing);
-            ex.spawn(async move {
+            let shared = Arc::clone(shared);
+            spawn(async move {
                 smol::unblock(move || {
                     let _ = stream.set_read_timeout(Some(host::linger::LINGER));
                     let _ = stream.set_write_timeout(Some(host::linger::LINGER));
@@ -271,27 +312,24 @@ fn refuse(
                     }
                 })
                 .await;
-                refusing.fetch_sub(1, Ordering::AcqRel);
-            })
-            .detach();
+                shared.refusing.fetch_sub(1, Ordering::AcqRel);
+            });
         } else {
-            refusing.fetch_sub(1, Ordering::AcqRel);
+            shared.refusing.fetch_sub(1, Ordering::AcqRel);
         }
         return;
     }
     let _ = stream.set_nonblocking(true);
     let _ = std::io::Write::write(&mut &stream, &answer);
-    let Ok(stream) = Async::new(stream) else {
-        refusing.fetch_sub(1, Ordering::AcqRel);
+    let Ok(stream) = Io::new(stream) else {
+        shared.refusing.fetch_sub(1, Ordering::AcqRel);
         return;
     };
-    let refusing = Arc::clone(refusing);
-    let closing = shared.closing.clone();
-    ex.spawn(async move {
-        conn::linger_close(&stream, &closing).await;
-        refusing.fetch_sub(1, Ordering::AcqRel);
-    })
-    .detach();
+    let shared = Arc::clone(shared);
+    spawn(async move {
+        conn::linger_close(&stream, &shared.closing).await;
+        shared.refusing.fetch_sub(1, Ordering::AcqRel);
+    });
 }
 
 /// The receiving end that closes when the server starts shutting down.

@@ -1,0 +1,618 @@
+//! The event loop under each executor thread: readiness of sockets, deadlines, wake-ups
+//! from other threads.
+//!
+//! smol's own reactor (async-io on `polling`) re-arms a socket's interest for every wait
+//! (oneshot mode), and on every `epoll_wait` sets a timerfd and re-arms its notifier:
+//! about six system calls per keep-alive request beyond the read and the write. This one
+//! does per request only what the request needs:
+//!
+//! - A socket is registered once, edge-triggered (Linux: epoll). Its readiness is kept as
+//!   two flags that an event sets and the task clears when the socket says `WouldBlock`
+//!   (or, for reading, when a read came back short: the kernel's receive queue was empty
+//!   then, so any later byte brings a new edge).
+//! - Deadlines are an ordered map; the nearest is `epoll_wait`'s timeout. No timerfd.
+//! - Another thread (the blocking pool finishing a file open, the shutdown) wakes a
+//!   sleeping thread through an eventfd, written only while that thread sleeps.
+//!
+//! Each executor thread runs its own `async_executor::LocalExecutor` (smol's executor)
+//! under [`block_on`]: run the executor until it has nothing to do, then wait here. A
+//! connection stays on the thread that accepted it, so a wake-up between tasks of one
+//! thread is an atomic flag, never a system call.
+//!
+//! Elsewhere than Linux, and on Linux with `PORTABLE_IO=1`, the same flags are driven by
+//! the `polling` crate (kqueue, IOCP, epoll) in oneshot mode, armed when a task starts
+//! waiting; that is the path the other platforms take, tested on Linux by CI.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+/// The event key of the cross-thread wake-up.
+const NOTIFY_KEY: usize = usize::MAX;
+/// Events taken from the kernel per wait.
+const EVENTS: usize = 256;
+
+thread_local! {
+    static REACTOR: RefCell<Option<Reactor>> = const { RefCell::new(None) };
+}
+
+/// One thread's reactor.
+struct Reactor {
+    backend: Backend,
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    timers: BTreeMap<(Instant, u64), Waker>,
+    next_timer: u64,
+}
+
+/// The readiness of one registered socket.
+#[derive(Default)]
+struct Slot {
+    /// Bumped when the slot is freed: an event for an earlier socket is ignored.
+    generation: u32,
+    readable: bool,
+    writable: bool,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+/// Which kernel interface tells readiness.
+enum Backend {
+    #[cfg(target_os = "linux")]
+    Epoll(epoll::Epoll),
+    Polling(Arc<polling::Poller>, polling::Events),
+}
+
+impl Backend {
+    /// The `polling` backend, whose oneshot interest is armed for each wait.
+    fn poller(&self) -> Option<&polling::Poller> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Backend::Epoll(_) => None,
+            Backend::Polling(p, _) => Some(p),
+        }
+    }
+}
+
+/// What wakes a thread sleeping in its reactor, from any thread.
+#[derive(Clone)]
+enum Notifier {
+    #[cfg(target_os = "linux")]
+    Eventfd(Arc<std::os::fd::OwnedFd>),
+    Polling(Arc<polling::Poller>),
+}
+
+impl Notifier {
+    fn notify(&self) {
+        match self {
+            #[cfg(target_os = "linux")]
+            Notifier::Eventfd(fd) => epoll::notify(fd),
+            Notifier::Polling(p) => {
+                let _ = p.notify();
+            }
+        }
+    }
+}
+
+impl Reactor {
+    fn new() -> io::Result<(Reactor, Notifier)> {
+        #[cfg(target_os = "linux")]
+        if !host::portable_sockets() {
+            let (e, fd) = epoll::Epoll::new(NOTIFY_KEY)?;
+            return Ok((Reactor::with(Backend::Epoll(e)), Notifier::Eventfd(fd)));
+        }
+        let poller = Arc::new(polling::Poller::new()?);
+        let events =
+            polling::Events::with_capacity(std::num::NonZeroUsize::MIN.saturating_add(EVENTS - 1));
+        let notifier = Notifier::Polling(Arc::clone(&poller));
+        Ok((Reactor::with(Backend::Polling(poller, events)), notifier))
+    }
+
+    fn with(backend: Backend) -> Reactor {
+        Reactor {
+            backend,
+            slots: Vec::new(),
+            free: Vec::new(),
+            timers: BTreeMap::new(),
+            next_timer: 0,
+        }
+    }
+
+    /// Waits for events (at most `timeout`, less if a timer is due sooner), then wakes
+    /// the tasks they concern and every timer that is due. `sleeping` is cleared as soon
+    /// as the kernel returns: waking a task from here needs no notification.
+    fn wait(&mut self, timeout: Option<Duration>, sleeping: &AtomicBool) -> io::Result<()> {
+        let timeout = match self.timers.first_key_value() {
+            Some(((at, _), _)) => {
+                let until = at.saturating_duration_since(Instant::now());
+                Some(timeout.map_or(until, |t| t.min(until)))
+            }
+            None => timeout,
+        };
+        let mut ready = Vec::new();
+        match &mut self.backend {
+            #[cfg(target_os = "linux")]
+            Backend::Epoll(e) => {
+                e.wait(timeout, sleeping, &mut |key, r, w| ready.push((key, r, w)))?
+            }
+            Backend::Polling(p, events) => {
+                events.clear();
+                let waited = p.wait(events, timeout);
+                sleeping.store(false, Ordering::SeqCst);
+                match waited {
+                    Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+                    _ => {}
+                }
+                for ev in events.iter() {
+                    ready.push((ev.key, ev.readable, ev.writable));
+                }
+            }
+        }
+        for (key, r, w) in ready {
+            self.ready(key, r, w);
+        }
+        if !self.timers.is_empty() {
+            let now = Instant::now();
+            while let Some(entry) = self.timers.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                entry.remove().wake();
+            }
+        }
+        Ok(())
+    }
+
+    fn ready(&mut self, key: usize, readable: bool, writable: bool) {
+        if key == NOTIFY_KEY {
+            return;
+        }
+        let (index, generation) = split(key);
+        let Some(slot) = self
+            .slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)
+        else {
+            return;
+        };
+        if readable {
+            slot.readable = true;
+            if let Some(w) = slot.reader.take() {
+                w.wake();
+            }
+        }
+        if writable {
+            slot.writable = true;
+            if let Some(w) = slot.writer.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// An event key: the slot's index and generation.
+fn key(index: usize, generation: u32) -> usize {
+    (index & 0xffff_ffff) | ((generation as usize) << 32)
+}
+
+fn split(key: usize) -> (usize, u32) {
+    (key & 0xffff_ffff, (key >> 32) as u32)
+}
+
+/// Runs `f` with this thread's reactor (inside [`block_on`]).
+fn with<R>(f: impl FnOnce(&mut Reactor) -> R) -> R {
+    REACTOR.with(|r| {
+        let mut r = r.borrow_mut();
+        f(r.as_mut()
+            .expect("an executor thread runs inside reactor::block_on"))
+    })
+}
+
+/// The waker of [`block_on`]: a flag, plus a notification when the thread sleeps.
+struct Unparker {
+    woken: AtomicBool,
+    sleeping: AtomicBool,
+    notifier: Notifier,
+}
+
+impl Wake for Unparker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::SeqCst) && self.sleeping.load(Ordering::SeqCst) {
+            self.notifier.notify();
+        }
+    }
+}
+
+/// Runs `future` (an executor's `run`) on this thread with a reactor of its own:
+/// polls it, and while it waits, waits for events.
+pub(crate) fn block_on<T>(future: impl Future<Output = T>) -> io::Result<T> {
+    let (reactor, notifier) = Reactor::new()?;
+    REACTOR.with(|r| *r.borrow_mut() = Some(reactor));
+    let unparker = Arc::new(Unparker {
+        woken: AtomicBool::new(false),
+        sleeping: AtomicBool::new(false),
+        notifier,
+    });
+    let waker = Waker::from(Arc::clone(&unparker));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    let result = loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            break Ok(value);
+        }
+        // Woken while it ran (more tasks ready): only look for new events.
+        let timeout = if unparker.woken.swap(false, Ordering::SeqCst) {
+            Some(Duration::ZERO)
+        } else {
+            unparker.sleeping.store(true, Ordering::SeqCst);
+            if unparker.woken.swap(false, Ordering::SeqCst) {
+                Some(Duration::ZERO)
+            } else {
+                None
+            }
+        };
+        let waited = with(|r| r.wait(timeout, &unparker.sleeping));
+        if let Err(e) = waited {
+            break Err(e);
+        }
+    };
+    REACTOR.with(|r| *r.borrow_mut() = None);
+    result
+}
+
+/// Wakes every task of this thread that waits for a socket to turn readable (they look
+/// again, and find what changed: the server shutting down).
+pub(crate) fn wake_readers() {
+    with(|r| {
+        for slot in &mut r.slots {
+            if let Some(w) = slot.reader.take() {
+                slot.readable = true;
+                w.wake();
+            }
+        }
+    });
+}
+
+/// A socket (or descriptor) registered with this thread's reactor. Not `Send`: it stays
+/// on the thread that made it.
+pub(crate) struct Io<T: polling::AsSource> {
+    io: T,
+    key: usize,
+    _local: std::marker::PhantomData<*const ()>,
+}
+
+/// Which way a task waits.
+#[derive(Clone, Copy)]
+enum Dir {
+    Read,
+    Write,
+}
+
+impl<T: polling::AsSource> Io<T> {
+    /// Registers `io` (already non-blocking) with this thread's reactor. It starts out
+    /// readable and writable: the first attempt is made without waiting.
+    pub(crate) fn new(io: T) -> io::Result<Io<T>> {
+        let key = with(|r| -> io::Result<usize> {
+            let index = r.free.pop().unwrap_or_else(|| {
+                r.slots.push(Slot::default());
+                r.slots.len() - 1
+            });
+            let slot = &mut r.slots[index];
+            slot.readable = true;
+            slot.writable = true;
+            let key = key(index, slot.generation);
+            let added = match &r.backend {
+                #[cfg(target_os = "linux")]
+                Backend::Epoll(e) => e.add(&io, key),
+                // SAFETY: `io` is deleted from the poller before it is dropped (Drop).
+                Backend::Polling(p, _) => unsafe { p.add(raw(&io), polling::Event::none(key)) },
+            };
+            if let Err(e) = added {
+                r.slots[index].generation = r.slots[index].generation.wrapping_add(1);
+                r.free.push(index);
+                return Err(e);
+            }
+            Ok(key)
+        })?;
+        Ok(Io {
+            io,
+            key,
+            _local: std::marker::PhantomData,
+        })
+    }
+
+    pub(crate) fn get_ref(&self) -> &T {
+        &self.io
+    }
+
+    /// Waits until the socket may be readable: at once unless the last read said it
+    /// was drained ([`Io::drained`]).
+    pub(crate) async fn readable(&self) {
+        self.ready(Dir::Read).await
+    }
+
+    /// Waits until the socket may take more: at once unless the last write was refused
+    /// ([`Io::full`]).
+    pub(crate) async fn writable(&self) {
+        self.ready(Dir::Write).await
+    }
+
+    /// The socket said `WouldBlock` on a read, or a read came back short: wait for the
+    /// next event before reading again.
+    pub(crate) fn drained(&self) {
+        self.clear(Dir::Read);
+    }
+
+    /// The socket said `WouldBlock` on a write.
+    pub(crate) fn full(&self) {
+        self.clear(Dir::Write);
+    }
+
+    fn clear(&self, dir: Dir) {
+        with(|r| {
+            let slot = &mut r.slots[split(self.key).0];
+            match dir {
+                Dir::Read => slot.readable = false,
+                Dir::Write => slot.writable = false,
+            }
+        });
+    }
+
+    fn ready(&self, dir: Dir) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            with(|r| {
+                let slot = &mut r.slots[split(self.key).0];
+                let (flag, waker) = match dir {
+                    Dir::Read => (slot.readable, &mut slot.reader),
+                    Dir::Write => (slot.writable, &mut slot.writer),
+                };
+                if flag {
+                    return Poll::Ready(());
+                }
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                if let Some(p) = r.backend.poller() {
+                    // Oneshot: arm what is waited for now.
+                    let interest =
+                        polling::Event::new(self.key, slot.reader.is_some(), slot.writer.is_some());
+                    if p.modify(&self.io, interest).is_err() {
+                        // Not watchable any more: let the task try, and see the error.
+                        slot.readable = true;
+                        slot.writable = true;
+                        return Poll::Ready(());
+                    }
+                }
+                Poll::Pending
+            })
+        })
+    }
+}
+
+impl<T: polling::AsSource> Drop for Io<T> {
+    fn drop(&mut self) {
+        let _ = REACTOR.try_with(|r| {
+            let Ok(mut r) = r.try_borrow_mut() else {
+                return;
+            };
+            let Some(r) = r.as_mut() else { return };
+            if let Some(p) = r.backend.poller() {
+                let _ = p.delete(&self.io);
+            }
+            // epoll forgets a socket when it is closed; an event still on its way finds
+            // the generation moved on.
+            let index = split(self.key).0;
+            let slot = &mut r.slots[index];
+            *slot = Slot {
+                generation: slot.generation.wrapping_add(1),
+                ..Slot::default()
+            };
+            r.free.push(index);
+        });
+    }
+}
+
+#[cfg(unix)]
+fn raw<T: polling::AsSource>(io: &T) -> std::os::fd::RawFd {
+    use std::os::fd::AsRawFd;
+    io.as_fd().as_raw_fd()
+}
+
+#[cfg(windows)]
+fn raw<T: polling::AsSource>(io: &T) -> std::os::windows::io::RawSocket {
+    use std::os::windows::io::AsRawSocket;
+    io.as_socket().as_raw_socket()
+}
+
+/// A deadline: a future that completes at (or just after) an instant. It can be moved
+/// while it waits; `never` waits forever.
+pub(crate) struct Timer {
+    at: Option<Instant>,
+    /// Its entry in the reactor's map while it waits.
+    entry: Option<(Instant, u64)>,
+}
+
+impl Timer {
+    pub(crate) fn never() -> Timer {
+        Timer {
+            at: None,
+            entry: None,
+        }
+    }
+
+    pub(crate) fn after(wait: Duration) -> Timer {
+        Timer {
+            at: Some(Instant::now() + wait),
+            entry: None,
+        }
+    }
+
+    /// Moves the deadline.
+    pub(crate) fn set_at(&mut self, at: Instant) {
+        self.unregister();
+        self.at = Some(at);
+    }
+
+    fn unregister(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            let _ = REACTOR.try_with(|r| {
+                if let Ok(mut r) = r.try_borrow_mut() {
+                    if let Some(r) = r.as_mut() {
+                        r.timers.remove(&entry);
+                    }
+                }
+            });
+        }
+    }
+}
+
+impl Future for Timer {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(at) = self.at else {
+            return Poll::Pending;
+        };
+        if Instant::now() >= at {
+            self.unregister();
+            self.at = None;
+            return Poll::Ready(());
+        }
+        let entry = self.entry;
+        let entry = with(
+            |r| match entry.and_then(|e| r.timers.get_mut(&e).map(|w| (e, w))) {
+                Some((e, w)) => {
+                    if !w.will_wake(cx.waker()) {
+                        *w = cx.waker().clone();
+                    }
+                    e
+                }
+                None => {
+                    let e = (at, r.next_timer);
+                    r.next_timer += 1;
+                    r.timers.insert(e, cx.waker().clone());
+                    e
+                }
+            },
+        );
+        self.entry = Some(entry);
+        Poll::Pending
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+/// Linux: epoll, edge-triggered, and an eventfd for wake-ups from other threads.
+#[cfg(target_os = "linux")]
+mod epoll {
+    use std::io;
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
+    use rustix::event::{eventfd, EventfdFlags, Timespec};
+
+    pub(super) struct Epoll {
+        fd: OwnedFd,
+        notify: Arc<OwnedFd>,
+        events: Vec<epoll::Event>,
+        notify_key: usize,
+    }
+
+    impl Epoll {
+        pub(super) fn new(notify_key: usize) -> io::Result<(Epoll, Arc<OwnedFd>)> {
+            let fd = epoll::create(CreateFlags::CLOEXEC)?;
+            let notify = Arc::new(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?);
+            epoll::add(
+                &fd,
+                &*notify,
+                EventData::new_u64(notify_key as u64),
+                EventFlags::IN | EventFlags::ET,
+            )?;
+            let e = Epoll {
+                fd,
+                notify: Arc::clone(&notify),
+                events: Vec::with_capacity(super::EVENTS),
+                notify_key,
+            };
+            Ok((e, notify))
+        }
+
+        /// Registers a socket once, for both directions, edge-triggered.
+        pub(super) fn add(&self, io: &impl AsFd, key: usize) -> io::Result<()> {
+            let flags = EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET;
+            Ok(epoll::add(
+                &self.fd,
+                io,
+                EventData::new_u64(key as u64),
+                flags,
+            )?)
+        }
+
+        pub(super) fn wait(
+            &mut self,
+            timeout: Option<Duration>,
+            sleeping: &AtomicBool,
+            ready: &mut dyn FnMut(usize, bool, bool),
+        ) -> io::Result<()> {
+            // Rounded up to the millisecond: never woken just before a deadline.
+            let timeout = timeout.map(|t| {
+                let ms = t.as_nanos().div_ceil(1_000_000);
+                let ms = i64::try_from(ms).unwrap_or(i64::MAX / 1000);
+                Timespec {
+                    tv_sec: ms / 1000,
+                    tv_nsec: (ms % 1000) * 1_000_000,
+                }
+            });
+            self.events.clear();
+            let waited = epoll::wait(
+                &self.fd,
+                rustix::buffer::spare_capacity(&mut self.events),
+                timeout.as_ref(),
+            );
+            sleeping.store(false, Ordering::SeqCst);
+            match waited {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+            for ev in self.events.drain(..) {
+                let key = ev.data.u64() as usize;
+                if key == self.notify_key {
+                    // Empty the counter: the next notification makes a new edge.
+                    let mut buf = [0u8; 8];
+                    let _ = rustix::io::read(&*self.notify, &mut buf);
+                    continue;
+                }
+                let f = ev.flags;
+                let err = f.intersects(EventFlags::ERR | EventFlags::HUP);
+                ready(
+                    key,
+                    err || f.intersects(EventFlags::IN | EventFlags::RDHUP),
+                    err || f.contains(EventFlags::OUT),
+                );
+            }
+            Ok(())
+        }
+    }
+
+    /// Wakes the thread sleeping in `wait`.
+    pub(super) fn notify(fd: &OwnedFd) {
+        let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+    }
+}
