@@ -92,7 +92,9 @@ impl WebRoot {
     }
 
     /// Looks `path` up: a hit is answered at once; a miss is handed back to be loaded.
-    pub fn open(self: &Arc<Self>, path: SafePath) -> Lookup {
+    /// `notified`: the runtime read every change notification that came before this
+    /// request (see [`FileCache::cached`]).
+    pub fn open(self: &Arc<Self>, path: SafePath, notified: bool) -> Lookup {
         #[cfg(feature = "s3")]
         if self.remote(&path).is_some() {
             // An object store is asked on the thread that may block, and never cached.
@@ -101,7 +103,7 @@ impl WebRoot {
                 path,
             });
         }
-        match self.cache.cached(path.as_str()) {
+        match self.cache.cached(path.as_str(), notified) {
             Some(hit) => Lookup::Hit(hit),
             None => Lookup::Miss(Miss {
                 web: Arc::clone(self),
@@ -112,10 +114,22 @@ impl WebRoot {
 
     /// Opens `path` on this thread, blocking on a miss (for runtime-std's workers).
     pub fn open_blocking(self: &Arc<Self>, path: SafePath) -> Result<Arc<Opened>, FileError> {
-        match self.open(path) {
+        match self.open(path, false) {
             Lookup::Hit(result) => result,
             Lookup::Miss(miss) => miss.load(),
         }
+    }
+
+    /// Turns the cache's change notification on (Linux): the descriptor to watch, and
+    /// call [`WebRoot::changed`] on. See [`FileCache::watch_changes`].
+    #[cfg(target_os = "linux")]
+    pub fn watch_changes(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.cache.watch_changes()
+    }
+
+    /// The descriptor from [`WebRoot::watch_changes`] turned readable.
+    pub fn changed(&self) {
+        self.cache.changed();
     }
 
     /// Lists a directory for `--dir-listing` (blocks on the disk: run it where that is

@@ -114,8 +114,9 @@ fn new_transport(shared: &Shared, peer: SocketAddr) -> Option<Transport> {
 
 /// What ended a wait for the client.
 enum Event {
-    /// `n` bytes (0: end of stream) were read and handed to the core.
-    Read(usize),
+    /// `n` bytes (0: end of stream) were read and handed to the core; `fresh`: by a
+    /// plain read that followed the reactor's event (see `notified` below).
+    Read(usize, bool),
     Deadline,
     Closing,
 }
@@ -134,6 +135,11 @@ async fn drive(
     let mut armed: Option<u64> = None;
     // Whether the core was told that the server is shutting down.
     let mut drained = false;
+    // Whether the last bytes read came in through a reactor event, so that the cache's
+    // change notification was read before them: the cache may then answer without a
+    // fstatat. Not for the first read of a connection, a read of a full buffer's
+    // follow-up, or TLS (which reads until WouldBlock).
+    let mut notified = false;
     let mut eof = false;
     loop {
         let mut wrote = false;
@@ -151,7 +157,7 @@ async fn drive(
                     }
                 }
                 Action::OpenFile(path) => {
-                    let result = files::open(&shared.web, path).await.map(|file| {
+                    let result = files::open(&shared.web, path, notified).await.map(|file| {
                         let meta = file.meta;
                         opened = Some(file);
                         meta
@@ -259,10 +265,11 @@ async fn drive(
                 if !drained && shared.closing.is_closed() {
                     return Ok(Event::Closing);
                 }
+                let fresh = stream.take_fresh() && !transport.is_tls();
                 match read_into(stream, transport, conn, &shared.clock) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.drained(),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    other => return other.map(Event::Read),
+                    other => return other.map(|n| Event::Read(n, fresh)),
                 }
             }
         };
@@ -271,7 +278,10 @@ async fn drive(
             Ok(Event::Deadline)
         };
         match future::or(read, deadline_hit).await? {
-            Event::Read(n) => eof = n == 0,
+            Event::Read(n, fresh) => {
+                eof = n == 0;
+                notified = fresh;
+            }
             Event::Deadline => {
                 armed = None;
                 conn.handle(shared.clock.now(), Input::Timeout);

@@ -1,7 +1,8 @@
 //! File actions for the connection tasks, off the executor threads: the one door of
 //! `host::webroot`, with a cache miss and every upload write run on smol's blocking pool
 //! ([`smol::unblock`]) so that a slow disk stalls one connection, never an executor
-//! thread. A cache hit is one `fstatat` done on the executor thread.
+//! thread. A cache hit is done on the executor thread: no system call while the cache's
+//! change notification says nothing changed, else one `fstatat`.
 
 use std::sync::Arc;
 
@@ -11,9 +12,13 @@ use protocol::{FileError, SafePath, UploadError};
 pub(crate) use host::cache::{Body, Opened};
 
 /// Opens `path` below the root: from the cache when the file is unchanged, else on the
-/// blocking pool.
-pub(crate) async fn open(web: &Arc<WebRoot>, path: SafePath) -> Result<Arc<Opened>, FileError> {
-    match web.open(path) {
+/// blocking pool. `notified`: see `WebRoot::open`.
+pub(crate) async fn open(
+    web: &Arc<WebRoot>,
+    path: SafePath,
+    notified: bool,
+) -> Result<Arc<Opened>, FileError> {
+    match web.open(path, notified) {
         Lookup::Hit(result) => result,
         Lookup::Miss(miss) => smol::unblock(move || miss.load()).await,
     }

@@ -145,6 +145,9 @@ pub fn run(args: &Args) -> ExitCode {
         tls,
     });
     let listener = Arc::new(listener);
+    // The open-file cache's change notification, read by every thread's reactor.
+    #[cfg(target_os = "linux")]
+    let _ = shared.web.watch_changes();
     for i in 1..threads {
         let (shared, listener) = (Arc::clone(&shared), Arc::clone(&listener));
         let spawned = thread::Builder::new()
@@ -179,6 +182,18 @@ fn executor_thread(
             match Io::new(listener) {
                 Ok(listener) => spawn(accept_loop(listener, Arc::clone(&shared))),
                 Err(e) => error!("cannot watch the listening socket: {e}"),
+            }
+            #[cfg(target_os = "linux")]
+            if let Some(fd) = shared.web.watch_changes() {
+                let web = Arc::clone(&shared.web);
+                let watched = fd
+                    .try_clone_to_owned()
+                    .is_ok_and(|fd| reactor::on_readable(fd, move || web.changed()));
+                if !watched {
+                    warn!(
+                        "the open-file cache's change notification is not watched on this thread"
+                    );
+                }
             }
             let closing = shared.closing.clone();
             spawn(async move {

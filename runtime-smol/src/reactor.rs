@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 
 /// The event key of the cross-thread wake-up.
 const NOTIFY_KEY: usize = usize::MAX;
+/// The event key of the descriptor given to [`on_readable`].
+const HOOK_KEY: usize = usize::MAX - 1;
 /// Events taken from the kernel per wait.
 const EVENTS: usize = 256;
 
@@ -49,6 +51,9 @@ struct Reactor {
     free: Vec<usize>,
     timers: BTreeMap<(Instant, u64), Waker>,
     next_timer: u64,
+    /// Called when the descriptor given to [`on_readable`] turns readable.
+    #[cfg(target_os = "linux")]
+    hook: Option<(std::os::fd::OwnedFd, Box<dyn Fn()>)>,
 }
 
 /// The readiness of one registered socket.
@@ -58,6 +63,8 @@ struct Slot {
     generation: u32,
     readable: bool,
     writable: bool,
+    /// An event said readable since the last read ([`Io::take_fresh`]).
+    fresh: bool,
     reader: Option<Waker>,
     writer: Option<Waker>,
 }
@@ -121,6 +128,8 @@ impl Reactor {
             free: Vec::new(),
             timers: BTreeMap::new(),
             next_timer: 0,
+            #[cfg(target_os = "linux")]
+            hook: None,
         }
     }
 
@@ -154,6 +163,15 @@ impl Reactor {
                 }
             }
         }
+        // The hook first (the cache's change notification): every task woken by this
+        // wait then sees what changed before its request came. Also after a full batch,
+        // where its event may have been left for the next wait.
+        #[cfg(target_os = "linux")]
+        if let Some((_, hook)) = &self.hook {
+            if ready.len() >= EVENTS || ready.iter().any(|&(key, _, _)| key == HOOK_KEY) {
+                hook();
+            }
+        }
         for (key, r, w) in ready {
             self.ready(key, r, w);
         }
@@ -170,7 +188,7 @@ impl Reactor {
     }
 
     fn ready(&mut self, key: usize, readable: bool, writable: bool) {
-        if key == NOTIFY_KEY {
+        if key == NOTIFY_KEY || key == HOOK_KEY {
             return;
         }
         let (index, generation) = split(key);
@@ -183,6 +201,7 @@ impl Reactor {
         };
         if readable {
             slot.readable = true;
+            slot.fresh = true;
             if let Some(w) = slot.reader.take() {
                 w.wake();
             }
@@ -269,6 +288,25 @@ pub(crate) fn block_on<T>(future: impl Future<Output = T>) -> io::Result<T> {
     result
 }
 
+/// Watches `fd` on this thread (Linux's epoll only; elsewhere `false`): when it turns
+/// readable, `hook` runs inside the reactor's wait, before any task woken by the same
+/// wait runs. `hook` must empty `fd` (edge-triggered).
+#[cfg(target_os = "linux")]
+pub(crate) fn on_readable(fd: std::os::fd::OwnedFd, hook: impl Fn() + 'static) -> bool {
+    with(|r| {
+        let Backend::Epoll(e) = &r.backend else {
+            return false;
+        };
+        if e.add_hook(&fd, HOOK_KEY).is_err() {
+            return false;
+        }
+        // Whatever came before it was registered.
+        hook();
+        r.hook = Some((fd, Box::new(hook)));
+        true
+    })
+}
+
 /// Wakes every task of this thread that waits for a socket to turn readable (they look
 /// again, and find what changed: the server shutting down).
 pub(crate) fn wake_readers() {
@@ -350,6 +388,19 @@ impl<T: polling::AsSource> Io<T> {
     /// next event before reading again.
     pub(crate) fn drained(&self) {
         self.clear(Dir::Read);
+    }
+
+    /// Whether an event said readable since the last call, and this thread has a hook
+    /// ([`on_readable`]): then the bytes read now came (at least in part) before this
+    /// thread's last wait, and the hook ran after them.
+    pub(crate) fn take_fresh(&self) -> bool {
+        with(|r| {
+            let fresh = std::mem::take(&mut r.slots[split(self.key).0].fresh);
+            #[cfg(target_os = "linux")]
+            return fresh && r.hook.is_some();
+            #[cfg(not(target_os = "linux"))]
+            return fresh && false;
+        })
     }
 
     /// The socket said `WouldBlock` on a write.
@@ -556,6 +607,17 @@ mod epoll {
         /// Registers a socket once, for both directions, edge-triggered.
         pub(super) fn add(&self, io: &impl AsFd, key: usize) -> io::Result<()> {
             let flags = EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET;
+            Ok(epoll::add(
+                &self.fd,
+                io,
+                EventData::new_u64(key as u64),
+                flags,
+            )?)
+        }
+
+        /// Registers a descriptor that is only read from, edge-triggered.
+        pub(super) fn add_hook(&self, io: &impl AsFd, key: usize) -> io::Result<()> {
+            let flags = EventFlags::IN | EventFlags::ET;
             Ok(epoll::add(
                 &self.fd,
                 io,

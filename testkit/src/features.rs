@@ -35,6 +35,7 @@ macro_rules! features_tests {
             head_has_exactly_the_gets_headers,
             curl_resumes_interrupted_downloads,
             cache_control_flag,
+            edits_are_served_by_the_next_request,
         );
     };
     (@cases $bin:expr; $($name:ident),* $(,)?) => {
@@ -649,5 +650,114 @@ pub fn cache_control_flag(bin: &str) {
         assert_eq!(r.header("cache-control"), want, "304 {args:?}");
         let r = c.request(&head(&s, "/index.html", ""));
         assert_eq!(r.header("cache-control"), want, "HEAD {args:?}");
+    }
+}
+
+/// Sets a file's modification time to `secs` after the Unix epoch.
+fn set_mtime(path: &std::path::Path, secs: u64) {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open to set mtime");
+    f.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .expect("set mtime");
+}
+
+/// The open-file cache (which, on runtime-smol, answers an unchanged file with no system
+/// call at all while its change notification is silent) never answers with an old
+/// version: a file edited in place, one replaced by a rename, a directory swapped for
+/// another, and a large file rewritten are each served, with their new Last-Modified, by
+/// the very next request on a keep-alive connection that already had the old version
+/// (cached and confirmed twice), and again on a new connection. Each version carries an
+/// old modification time, so that the server caches it (files changed within 2 s are
+/// not cached); 30 rounds.
+pub fn edits_are_served_by_the_next_request(bin: &str) {
+    let fx = Fixture::new();
+    let root = fx.root.clone();
+    let old = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        - 86_400;
+    let version = |i: usize, len: usize| -> Vec<u8> {
+        let mut v = format!("version {i:04} ").into_bytes();
+        v.resize(len, b'a' + (i % 26) as u8);
+        v
+    };
+    std::fs::create_dir(root.join("d")).expect("d");
+    for (name, len) in [("page.txt", 200), ("d/f.txt", 300), ("big.bin", LARGE)] {
+        std::fs::write(root.join(name), version(0, len)).expect("write");
+        set_mtime(&root.join(name), old);
+    }
+    let s = Server::start_in(bin, fx, &[]);
+    let mut c = s.connect();
+    let check = |c: &mut Client, name: &str, want: &[u8], what: &str| {
+        let r = c.request(&get(&s, &format!("/{name}"), ""));
+        r.expect_status(200);
+        expect_body(&r, want, what);
+        r.expect_header("last-modified", &http_date(mtime_secs(&root.join(name))));
+    };
+    for name in ["page.txt", "d/f.txt", "big.bin"] {
+        let want = std::fs::read(root.join(name)).expect("read");
+        check(&mut c, name, &want, "before any edit");
+        check(&mut c, name, &want, "before any edit, again");
+    }
+    for i in 1..=30usize {
+        let mtime = old + 10 * i as u64;
+        let (name, want) = match i % 4 {
+            0 => {
+                // Edited in place (same length).
+                let want = version(i, 200);
+                std::fs::write(root.join("page.txt"), &want).expect("edit");
+                set_mtime(&root.join("page.txt"), mtime);
+                ("page.txt", want)
+            }
+            1 => {
+                // Replaced by a rename, as editors save.
+                let want = version(i, 200);
+                let tmp = root.join(".page.tmp");
+                std::fs::write(&tmp, &want).expect("tmp");
+                set_mtime(&tmp, mtime);
+                std::fs::rename(&tmp, root.join("page.txt")).expect("rename over");
+                ("page.txt", want)
+            }
+            2 => {
+                // The directory swapped for a new one.
+                let want = version(i, 300);
+                let fresh = root.join("d.new");
+                std::fs::create_dir(&fresh).expect("d.new");
+                std::fs::write(fresh.join("f.txt"), &want).expect("d.new/f.txt");
+                set_mtime(&fresh.join("f.txt"), mtime);
+                std::fs::rename(root.join("d"), root.join(format!("d.old{i}"))).expect("d out");
+                std::fs::rename(&fresh, root.join("d")).expect("d in");
+                ("d/f.txt", want)
+            }
+            _ => {
+                // A large file (kept open by the cache) rewritten in place.
+                let want = version(i, LARGE);
+                std::fs::write(root.join("big.bin"), &want).expect("big");
+                set_mtime(&root.join("big.bin"), mtime);
+                ("big.bin", want)
+            }
+        };
+        check(
+            &mut c,
+            name,
+            &want,
+            &format!("round {i}: the next request on the connection"),
+        );
+        check(
+            &mut c,
+            name,
+            &want,
+            &format!("round {i}: the request after it"),
+        );
+        let mut fresh = s.connect();
+        check(
+            &mut fresh,
+            name,
+            &want,
+            &format!("round {i}: a new connection"),
+        );
     }
 }

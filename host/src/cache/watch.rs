@@ -1,0 +1,104 @@
+//! Change notification for the open-file cache (Linux: inotify), so that a hit needs no
+//! `fstatat`.
+//!
+//! Every event on a watched inode bumps one generation number; a cache entry remembers
+//! the generation at which one `fstatat` last showed it unchanged, and while the number
+//! has not moved it is answered with no system call at all. Which event it was does not
+//! matter: any change near a cached file sends every entry back to one `fstatat`.
+//!
+//! What is watched for an entry `a/b/f`: the root, `a`, `a/b` (a rename or removal of
+//! any of them, or a new entry in them) and `f` itself (written, truncated, its
+//! attributes or link count changed; also through another hard link). A path with a
+//! symbolic link in it is not covered (the link's target's parents are not watched) and
+//! is always checked with `fstatat`.
+//!
+//! The runtime must read the events before it answers a request that came after them:
+//! it calls [`Watch::changed`] when the inotify descriptor turns readable, in the same
+//! reactor wait that brought the request, before the request's task runs (see
+//! runtime-smol's reactor). A runtime that cannot promise that (runtime-std's blocking
+//! workers) does not use it, and checks every hit with `fstatat`.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+use rustix::fs::{AtFlags, FileType};
+
+/// The events that may change what a path names (never `ACCESS`, `OPEN` or
+/// `CLOSE_NOWRITE`: the server's own reads would wake it). `DONT_FOLLOW`: a symbolic
+/// link is watched as itself.
+const EVENTS: WatchFlags = WatchFlags::MODIFY
+    .union(WatchFlags::ATTRIB)
+    .union(WatchFlags::CLOSE_WRITE)
+    .union(WatchFlags::MOVED_FROM)
+    .union(WatchFlags::MOVED_TO)
+    .union(WatchFlags::CREATE)
+    .union(WatchFlags::DELETE)
+    .union(WatchFlags::DELETE_SELF)
+    .union(WatchFlags::MOVE_SELF);
+
+pub(crate) struct Watch {
+    fd: OwnedFd,
+    generation: AtomicU64,
+}
+
+impl Watch {
+    pub(crate) fn new() -> std::io::Result<Watch> {
+        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+        Ok(Watch {
+            fd,
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// The descriptor that turns readable when something changed.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Something changed: every entry is checked again. The generation moves before the
+    /// queue is read, so a thread that finds the queue already empty (another thread
+    /// read it) finds the generation moved too.
+    pub(crate) fn changed(&self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            match rustix::io::read(&self.fd, &mut buf) {
+                Ok(n) if n > 0 => continue,
+                _ => break,
+            }
+        }
+    }
+
+    /// Watches every directory from the root down to `rel`, and `rel` itself; `false`
+    /// if one of them could not be watched or is a symbolic link (the entry is then
+    /// always checked with `fstatat`).
+    pub(crate) fn cover(&self, root: &OwnedFd, rel: &str) -> bool {
+        let base = format!("/proc/self/fd/{}", root.as_raw_fd());
+        // The root through the magic link itself (followed: it is the root's inode).
+        if inotify::add_watch(&self.fd, base.as_str(), EVENTS).is_err() {
+            return false;
+        }
+        let mut end = 0;
+        while end < rel.len() {
+            end = rel[end..].find('/').map_or(rel.len(), |i| end + i);
+            let prefix = &rel[..end];
+            end += 1;
+            let path = format!("{base}/{prefix}");
+            if inotify::add_watch(&self.fd, path.as_str(), EVENTS | WatchFlags::DONT_FOLLOW)
+                .is_err()
+            {
+                return false;
+            }
+            match rustix::fs::statat(root, prefix, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) if FileType::from_raw_mode(st.st_mode) != FileType::Symlink => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+}
