@@ -27,12 +27,17 @@ impl Clock {
 
     /// The current time as the core wants it.
     pub fn now(&self) -> Now {
-        let mono_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let unix_secs = SystemTime::now()
+        self.at(Instant::now(), SystemTime::now())
+    }
+
+    /// A time read earlier (an event loop reads both clocks once per wait, as nginx
+    /// does, instead of twice per input) as the core wants it.
+    pub fn at(&self, mono: Instant, wall: SystemTime) -> Now {
+        let unix_secs = wall
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        Now::new(mono_ms, unix_secs)
+        Now::new(self.mono_ms(mono), unix_secs)
     }
 
     /// The monotonic millisecond value of an [`Instant`] (for converting deadlines).

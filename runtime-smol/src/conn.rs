@@ -22,7 +22,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use log::{debug, warn};
 use protocol::{Action, Config, Connection, Input, Listing};
@@ -35,7 +35,7 @@ use host::sendfile::set_cork;
 use host::transport::{self, Transport};
 
 use crate::files::{self, Body, Opened};
-use crate::reactor::{Io, Timer};
+use crate::reactor::{self, Io, Timer};
 use crate::Closing;
 use host::webroot::WebRoot;
 
@@ -65,7 +65,7 @@ pub(crate) struct Shared {
 
 /// Serves one connection until it closes.
 pub(crate) async fn serve(shared: &Shared, stream: Io<TcpStream>, peer: SocketAddr) {
-    let now = shared.clock.now();
+    let now = now(&shared.clock);
     let mut conn = Connection::new(
         Arc::clone(&shared.config),
         now,
@@ -110,6 +110,12 @@ fn new_transport(shared: &Shared, peer: SocketAddr) -> Option<Transport> {
     }
     let _ = (shared, peer);
     Some(Transport::Plain)
+}
+
+/// The time for the core: the clocks as this thread's reactor last read them.
+fn now(clock: &Clock) -> protocol::Now {
+    let (mono, wall) = reactor::now();
+    clock.at(mono, wall)
 }
 
 /// What ended a wait for the client.
@@ -165,7 +171,7 @@ async fn drive(
                     if result.is_err() {
                         opened = None;
                     }
-                    conn.handle(shared.clock.now(), Input::FileOpened(result));
+                    conn.handle(now(&shared.clock), Input::FileOpened(result));
                 }
                 Action::SendFile { offset, len } => {
                     let Some(file) = opened.as_ref() else {
@@ -174,7 +180,7 @@ async fn drive(
                     let sent =
                         send_body(stream, transport, &mut out, file, offset, len, &mut watch);
                     if let Err(e) = sent.await {
-                        conn.handle(shared.clock.now(), Input::WriteFailed);
+                        conn.handle(now(&shared.clock), Input::WriteFailed);
                         return Err(e);
                     }
                 }
@@ -189,11 +195,11 @@ async fn drive(
                         }),
                         Err(e) => Err(*e),
                     };
-                    conn.handle(shared.clock.now(), Input::DirListed(result));
+                    conn.handle(now(&shared.clock), Input::DirListed(result));
                 }
                 Action::WriteUpload { name, body } => {
                     let result = files::write_upload(&shared.web, name, body).await;
-                    conn.handle(shared.clock.now(), Input::UploadWritten(result));
+                    conn.handle(now(&shared.clock), Input::UploadWritten(result));
                 }
                 Action::Close => {
                     flush(stream, transport, &mut out, &mut watch).await?;
@@ -205,10 +211,10 @@ async fn drive(
         if wrote {
             // One answer is in flight at a time: write it, tell the core, go on.
             if let Err(e) = flush(stream, transport, &mut out, &mut watch).await {
-                conn.handle(shared.clock.now(), Input::WriteFailed);
+                conn.handle(now(&shared.clock), Input::WriteFailed);
                 return Err(e);
             }
-            conn.handle(shared.clock.now(), Input::Written);
+            conn.handle(now(&shared.clock), Input::Written);
             // The core keeps a small buffer for the next answer; a large one is freed,
             // so a waiting connection holds at most a few KiB.
             conn.recycle(std::mem::take(&mut out));
@@ -224,7 +230,7 @@ async fn drive(
             return Err(io::Error::other("the core waits for nothing"));
         };
         if let Some(until) = handshake_until.filter(|_| transport.is_handshaking()) {
-            if shared.clock.now().mono_ms >= until {
+            if now(&shared.clock).mono_ms >= until {
                 warn!("{} refused: TLS handshake not done in time", conn.peer());
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake"));
             }
@@ -237,13 +243,14 @@ async fn drive(
         if !drained && shared.closing.is_closed() {
             // Shutting down: an idle connection closes now, a request in progress is
             // answered with `Connection: close`.
-            conn.handle(shared.clock.now(), Input::Drain);
+            conn.handle(now(&shared.clock), Input::Drain);
             drained = true;
             continue;
         }
         if armed.is_none_or(|a| deadline < a) {
-            let now = shared.clock.now().mono_ms;
-            timer.set_at(Instant::now() + Duration::from_millis(deadline.saturating_sub(now)));
+            let now = now(&shared.clock).mono_ms;
+            let from = reactor::now().0;
+            timer.set_at(from + Duration::from_millis(deadline.saturating_sub(now)));
             armed = Some(deadline);
         }
         let read = async {
@@ -284,10 +291,10 @@ async fn drive(
             }
             Event::Deadline => {
                 armed = None;
-                conn.handle(shared.clock.now(), Input::Timeout);
+                conn.handle(now(&shared.clock), Input::Timeout);
             }
             Event::Closing => {
-                conn.handle(shared.clock.now(), Input::Drain);
+                conn.handle(now(&shared.clock), Input::Drain);
                 drained = true;
             }
         }
@@ -310,7 +317,7 @@ fn read_into(
         if n < buf.len() && !transport.is_tls() {
             stream.drained();
         }
-        let now = clock.now();
+        let now = now(clock);
         if n == 0 {
             conn.handle(now, Input::Eof);
         } else {

@@ -23,7 +23,7 @@
 //! the `polling` crate (kqueue, IOCP, epoll) in oneshot mode, armed when a task starts
 //! waiting; that is the path the other platforms take, tested on Linux by CI.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
@@ -31,7 +31,7 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The event key of the cross-thread wake-up.
 const NOTIFY_KEY: usize = usize::MAX;
@@ -42,6 +42,22 @@ const EVENTS: usize = 256;
 
 thread_local! {
     static REACTOR: RefCell<Option<Reactor>> = const { RefCell::new(None) };
+    /// Both clocks as read after the thread's last wait (see [`now`]).
+    static NOW: Cell<Option<(Instant, SystemTime)>> = const { Cell::new(None) };
+}
+
+/// The time as read after this thread's last wait for events: what every task woken by
+/// that wait uses, so that both clocks are read once per wait, not several times per
+/// request. It lags the real time by the work done since, which is bounded: the executor
+/// looks for events (and reads the clocks) after at most 200 tasks.
+pub(crate) fn now() -> (Instant, SystemTime) {
+    NOW.with(|n| n.get()).unwrap_or_else(read_clocks)
+}
+
+fn read_clocks() -> (Instant, SystemTime) {
+    let now = (Instant::now(), SystemTime::now());
+    NOW.with(|n| n.set(Some(now)));
+    now
 }
 
 /// One thread's reactor.
@@ -175,8 +191,8 @@ impl Reactor {
         for (key, r, w) in ready {
             self.ready(key, r, w);
         }
+        let (now, _) = read_clocks();
         if !self.timers.is_empty() {
-            let now = Instant::now();
             while let Some(entry) = self.timers.first_entry() {
                 if entry.key().0 > now {
                     break;
@@ -503,7 +519,7 @@ impl Timer {
 
     pub(crate) fn after(wait: Duration) -> Timer {
         Timer {
-            at: Some(Instant::now() + wait),
+            at: Some(now().0 + wait),
             entry: None,
         }
     }
@@ -533,7 +549,8 @@ impl Future for Timer {
         let Some(at) = self.at else {
             return Poll::Pending;
         };
-        if Instant::now() >= at {
+        // The reactor wakes it once its own reading of the clock is past `at`.
+        if now().0 >= at {
             self.unregister();
             self.at = None;
             return Poll::Ready(());
