@@ -46,20 +46,18 @@ impl Clock {
     }
 }
 
-/// 16 random bytes from the operating system, for [`protocol::Connection::new`]
-/// (upload names are derived from it). Falls back to time and address entropy if the
-/// system source fails, which on Linux it does not.
+/// 16 random bytes for [`protocol::Connection::new`] (upload names are derived from
+/// them), without a system call per connection: std's `RandomState` draws its SipHash
+/// keys from the operating system once per thread and moves them on for every new
+/// state, so two calls never hash alike and nobody without the keys can predict the
+/// output. (Names that collide anyway are retried by the core under new bytes.)
 pub fn seed() -> [u8; 16] {
+    use std::hash::{BuildHasher, RandomState};
+    let keys = RandomState::new();
+    let (a, b) = (keys.hash_one(0x5eed_u64), keys.hash_one(0xda7a_u64));
     let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let local = &bytes as *const _ as usize as u128;
-        let mixed = nanos ^ (local << 64) ^ u128::from(std::process::id());
-        bytes = mixed.to_le_bytes();
-    }
+    bytes[..8].copy_from_slice(&a.to_le_bytes());
+    bytes[8..].copy_from_slice(&b.to_le_bytes());
     bytes
 }
 

@@ -264,7 +264,7 @@ async fn accept_loop(listener: Io<Arc<TcpListener>>, shared: Arc<Shared>) {
         if shared.closing.is_closed() {
             return;
         }
-        let (stream, peer) = match listener.get_ref().accept() {
+        let (stream, peer) = match accept(listener.get_ref()) {
             Ok(accepted) => accepted,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 listener.drained();
@@ -287,7 +287,7 @@ async fn accept_loop(listener: Io<Arc<TcpListener>>, shared: Arc<Shared>) {
             continue;
         }
         let _ = stream.set_nodelay(true);
-        let stream = match stream.set_nonblocking(true).and_then(|()| Io::new(stream)) {
+        let stream = match Io::new(stream) {
             Ok(s) => s,
             Err(e) => {
                 error!("{peer} could not register the socket: {e}");
@@ -301,6 +301,27 @@ async fn accept_loop(listener: Io<Arc<TcpListener>>, shared: Arc<Shared>) {
             drop(guard);
         });
         accepted += 1;
+    }
+}
+
+/// Accepts one connection, its socket non-blocking: on Linux in the same system call
+/// (`accept4` with `SOCK_NONBLOCK`), elsewhere with one more.
+fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::net::SocketFlags;
+        let (fd, peer) =
+            rustix::net::acceptfrom_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)?;
+        let peer = peer
+            .and_then(|p| std::net::SocketAddr::try_from(p).ok())
+            .ok_or_else(|| std::io::Error::other("accepted a connection with no address"))?;
+        Ok((TcpStream::from(fd), peer))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let (stream, peer) = listener.accept()?;
+        stream.set_nonblocking(true)?;
+        Ok((stream, peer))
     }
 }
 
@@ -331,6 +352,7 @@ fn refuse(shared: &Arc<Shared>, stream: TcpStream) {
             let shared = Arc::clone(shared);
             spawn(async move {
                 smol::unblock(move || {
+                    let _ = stream.set_nonblocking(false);
                     let _ = stream.set_read_timeout(Some(host::linger::LINGER));
                     let _ = stream.set_write_timeout(Some(host::linger::LINGER));
                     if transport.refuse_blocking(&stream, &answer) {

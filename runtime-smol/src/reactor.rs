@@ -353,7 +353,10 @@ enum Dir {
 
 impl<T: polling::AsSource> Io<T> {
     /// Registers `io` (already non-blocking) with this thread's reactor. It starts out
-    /// readable and writable: the first attempt is made without waiting.
+    /// writable (the first write is tried at once) and not readable: registering it
+    /// reports what already waits in it (epoll checks at `EPOLL_CTL_ADD`; the oneshot
+    /// interest is armed with the first wait), so no read is spent on a socket whose
+    /// first bytes have not come yet.
     pub(crate) fn new(io: T) -> io::Result<Io<T>> {
         let key = with(|r| -> io::Result<usize> {
             let index = r.free.pop().unwrap_or_else(|| {
@@ -361,7 +364,7 @@ impl<T: polling::AsSource> Io<T> {
                 r.slots.len() - 1
             });
             let slot = &mut r.slots[index];
-            slot.readable = true;
+            slot.readable = false;
             slot.writable = true;
             let key = key(index, slot.generation);
             let added = match &r.backend {
