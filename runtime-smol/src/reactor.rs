@@ -67,6 +67,8 @@ struct Reactor {
     free: Vec<usize>,
     timers: BTreeMap<(Instant, u64), Waker>,
     next_timer: u64,
+    /// The events of the last wait (key, readable, writable).
+    batch: Vec<(usize, bool, bool)>,
     /// Called when the descriptor given to [`on_readable`] turns readable.
     #[cfg(target_os = "linux")]
     hook: Option<(std::os::fd::OwnedFd, Box<dyn Fn()>)>,
@@ -144,6 +146,7 @@ impl Reactor {
             free: Vec::new(),
             timers: BTreeMap::new(),
             next_timer: 0,
+            batch: Vec::with_capacity(EVENTS),
             #[cfg(target_os = "linux")]
             hook: None,
         }
@@ -160,7 +163,9 @@ impl Reactor {
             }
             None => timeout,
         };
-        let mut ready = Vec::new();
+        // Kept between waits: no allocation per wait.
+        let mut ready = std::mem::take(&mut self.batch);
+        ready.clear();
         match &mut self.backend {
             #[cfg(target_os = "linux")]
             Backend::Epoll(e) => {
@@ -188,9 +193,10 @@ impl Reactor {
                 hook();
             }
         }
-        for (key, r, w) in ready {
+        for &(key, r, w) in &ready {
             self.ready(key, r, w);
         }
+        self.batch = ready;
         let (now, _) = read_clocks();
         if !self.timers.is_empty() {
             while let Some(entry) = self.timers.first_entry() {
@@ -211,7 +217,7 @@ impl Reactor {
         let Some(slot) = self
             .slots
             .get_mut(index)
-            .filter(|s| s.generation == generation)
+            .filter(|s| s.generation as usize & LOW == generation as usize)
         else {
             return;
         };
@@ -231,13 +237,17 @@ impl Reactor {
     }
 }
 
-/// An event key: the slot's index and generation.
+/// An event key: the slot's index in the low half, its generation (truncated) in the
+/// high half.
+const HALF: u32 = usize::BITS / 2;
+const LOW: usize = (1 << HALF) - 1;
+
 fn key(index: usize, generation: u32) -> usize {
-    (index & 0xffff_ffff) | ((generation as usize) << 32)
+    (index & LOW) | (((generation as usize) & LOW) << HALF)
 }
 
 fn split(key: usize) -> (usize, u32) {
-    (key & 0xffff_ffff, (key >> 32) as u32)
+    (key & LOW, (key >> HALF) as u32)
 }
 
 /// Runs `f` with this thread's reactor (inside [`block_on`]).
