@@ -323,7 +323,7 @@ pub(crate) fn on_readable(fd: std::os::fd::OwnedFd, hook: impl Fn() + 'static) -
         let Backend::Epoll(e) = &r.backend else {
             return false;
         };
-        if e.add_hook(&fd, HOOK_KEY).is_err() {
+        if e.add(&fd, HOOK_KEY, true).is_err() {
             return false;
         }
         // Whatever came before it was registered.
@@ -379,7 +379,7 @@ impl<T: polling::AsSource> Io<T> {
             let key = key(index, slot.generation);
             let added = match &r.backend {
                 #[cfg(target_os = "linux")]
-                Backend::Epoll(e) => e.add(&io, key),
+                Backend::Epoll(e) => e.add(&io, key, false),
                 // SAFETY: `io` is deleted from the poller before it is dropped (Drop).
                 Backend::Polling(p, _) => unsafe { p.add(raw(&io), polling::Event::none(key)) },
             };
@@ -634,20 +634,13 @@ mod epoll {
             Ok((e, notify))
         }
 
-        /// Registers a socket once, for both directions, edge-triggered.
-        pub(super) fn add(&self, io: &impl AsFd, key: usize) -> io::Result<()> {
-            let flags = EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET;
-            Ok(epoll::add(
-                &self.fd,
-                io,
-                EventData::new_u64(key as u64),
-                flags,
-            )?)
-        }
-
-        /// Registers a descriptor that is only read from, edge-triggered.
-        pub(super) fn add_hook(&self, io: &impl AsFd, key: usize) -> io::Result<()> {
-            let flags = EventFlags::IN | EventFlags::ET;
+        /// Registers a socket once, edge-triggered: for both directions, or (a
+        /// descriptor that is only read from) for reading.
+        pub(super) fn add(&self, io: &impl AsFd, key: usize, read_only: bool) -> io::Result<()> {
+            let mut flags = EventFlags::IN | EventFlags::ET;
+            if !read_only {
+                flags |= EventFlags::OUT | EventFlags::RDHUP;
+            }
             Ok(epoll::add(
                 &self.fd,
                 io,
