@@ -90,9 +90,10 @@ pub struct FileCache {
     /// The root, to check a path's version against (None: cache off).
     dir: Option<sys::Dir>,
     cache: Mutex<Cache>,
-    /// Change notification, once a runtime turned it on.
+    /// Change notification, once a runtime turned it on (`None` inside: inotify could
+    /// not be had, said once).
     #[cfg(target_os = "linux")]
-    watch: std::sync::OnceLock<watch::Watch>,
+    watch: std::sync::OnceLock<Option<watch::Watch>>,
 }
 
 /// How many descriptors of large files the cache may keep open: a quarter of the
@@ -135,24 +136,28 @@ impl FileCache {
         if self.dir.is_none() || crate::portable_io() {
             return None;
         }
-        if self.watch.get().is_none() {
-            match watch::Watch::new() {
-                Ok(w) => {
-                    let _ = self.watch.set(w);
-                }
+        self.watch
+            .get_or_init(|| match watch::Watch::new() {
+                Ok(w) => Some(w),
                 Err(e) => {
                     warn!("no change notification for the open-file cache (inotify: {e}); every hit is checked with fstatat");
-                    return None;
+                    None
                 }
-            }
-        }
-        self.watch.get().map(watch::Watch::fd)
+            })
+            .as_ref()
+            .map(watch::Watch::fd)
+    }
+
+    /// The change notification, if a runtime turned it on and it works.
+    #[cfg(target_os = "linux")]
+    fn watch(&self) -> Option<&watch::Watch> {
+        self.watch.get().and_then(Option::as_ref)
     }
 
     /// The watch descriptor turned readable: every entry is confirmed again.
     pub fn changed(&self) {
         #[cfg(target_os = "linux")]
-        if let Some(w) = self.watch.get() {
+        if let Some(w) = self.watch() {
             w.changed();
         }
     }
@@ -160,7 +165,7 @@ impl FileCache {
     /// The generation of change notification now (`None`: no notification).
     fn generation(&self) -> Option<u64> {
         #[cfg(target_os = "linux")]
-        return self.watch.get().map(watch::Watch::generation);
+        return self.watch().map(watch::Watch::generation);
         #[cfg(not(target_os = "linux"))]
         None
     }
@@ -204,7 +209,7 @@ impl FileCache {
         let confirmed = match (&loaded.0, loaded.1, generation) {
             #[cfg(target_os = "linux")]
             (Ok(_), Some(id), Some(_)) => {
-                let covered = self.watch.get().is_some_and(|w| w.cover(dir.fd(), &rel));
+                let covered = self.watch().is_some_and(|w| w.cover(dir.fd(), &rel));
                 let unchanged = matches!(dir.identity(&rel), Now::Is(now) if now == id);
                 if covered && unchanged {
                     generation

@@ -57,6 +57,7 @@ pub(crate) struct Shared {
     pub active: AtomicUsize,
     /// Refused connections still being answered (at most `host::linger::MAX_REFUSING`).
     pub refusing: AtomicUsize,
+    /// `--max-connections`, lowered to what fits the open-file limit.
     pub max_connections: usize,
     /// HTTPS: the configuration each new connection's TLS state starts from.
     #[cfg(feature = "tls")]

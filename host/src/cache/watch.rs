@@ -12,6 +12,10 @@
 //! symbolic link in it is not covered (the link's target's parents are not watched) and
 //! is always checked with `fstatat`.
 //!
+//! Watches are never removed (an evicted entry's watch only costs a wake-up when its
+//! file changes); past the kernel's `max_user_watches` a new entry is simply not
+//! covered, and keeps its `fstatat`.
+//!
 //! The runtime must read the events before it answers a request that came after them:
 //! it calls [`Watch::changed`] when the inotify descriptor turns readable, in the same
 //! reactor wait that brought the request, before the request's task runs (see
