@@ -162,6 +162,18 @@ impl FileCache {
         }
     }
 
+    /// For a runtime with no reactor (runtime-std's workers), after a request arrived:
+    /// reads the change notifications queued so far; `true` when the request may then
+    /// be looked up with `notified` (see [`FileCache::cached`] and `Watch::catch_up`).
+    /// `false` without change notification.
+    pub fn catch_up(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Some(w) = self.watch() {
+            return w.catch_up();
+        }
+        false
+    }
+
     /// The generation of change notification now (`None`: no notification).
     fn generation(&self) -> Option<u64> {
         #[cfg(target_os = "linux")]

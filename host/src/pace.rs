@@ -5,6 +5,9 @@
 //! least [`MIN_RATE`] bytes per second on average, or the connection is dropped.
 //! The window restarts when the client keeps up, so a fast start (the kernel's send
 //! buffer fills at once) buys no more than one window.
+//! The first window starts when the socket first would not take more (runtime-std
+//! learns that after one [`POLL`] of its send timeout, so its first window is up to
+//! 0.5 s longer): an answer that never waits reads no clock.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -20,16 +23,19 @@ pub const POLL: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 pub struct WriteWatch {
     window: Duration,
-    started: Instant,
+    /// When the window started: the first time the socket would not take more (a write
+    /// that never blocks never reads the clock).
+    started: Option<Instant>,
     bytes: u64,
 }
 
 impl WriteWatch {
-    /// A watch with a window of `window` (the idle timeout), starting now.
+    /// A watch with a window of `window` (the idle timeout); the window starts when the
+    /// socket first would not take more.
     pub fn new(window: Duration) -> Self {
         WriteWatch {
             window: window.max(Duration::from_secs(1)),
-            started: Instant::now(),
+            started: None,
             bytes: 0,
         }
     }
@@ -42,7 +48,8 @@ impl WriteWatch {
     /// Called whenever the socket would not take more: an error once a whole window has
     /// passed in which the client took less than [`MIN_RATE`] bytes a second.
     pub fn check(&mut self) -> io::Result<()> {
-        let elapsed = self.started.elapsed();
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let elapsed = started.elapsed();
         if elapsed < self.window {
             return Ok(());
         }
@@ -57,14 +64,15 @@ impl WriteWatch {
                 ),
             ));
         }
-        self.started = Instant::now();
+        self.started = Some(Instant::now());
         self.bytes = 0;
         Ok(())
     }
 
     /// How long to wait for writability before [`WriteWatch::check`] is due again.
     pub fn wait(&self) -> Duration {
-        POLL.min(self.window.saturating_sub(self.started.elapsed()))
+        let elapsed = self.started.map_or(Duration::ZERO, |s| s.elapsed());
+        POLL.min(self.window.saturating_sub(elapsed))
             .max(Duration::from_millis(10))
     }
 }
@@ -84,17 +92,25 @@ mod tests {
 
     #[test]
     fn a_slow_window_fails_and_a_fast_one_restarts() {
+        let back = |w: &mut WriteWatch| {
+            w.started = w.started.map(|s| s - Duration::from_millis(1100));
+        };
         let mut w = WriteWatch::new(Duration::from_secs(1));
         w.sent(10);
+        assert!(
+            w.started.is_none(),
+            "no clock read before the socket blocks"
+        );
         assert!(w.check().is_ok(), "within the window");
-        w.started -= Duration::from_millis(1100);
+        back(&mut w);
         assert!(w.check().is_err(), "10 bytes in 1.1 s");
         let mut w = WriteWatch::new(Duration::from_secs(1));
         w.sent(5000);
-        w.started -= Duration::from_millis(1100);
+        assert!(w.check().is_ok(), "the window starts");
+        back(&mut w);
         assert!(w.check().is_ok(), "5000 bytes in 1.1 s");
         assert_eq!(w.bytes, 0, "a new window");
-        w.started -= Duration::from_millis(1100);
+        back(&mut w);
         assert!(w.check().is_err(), "nothing in the next window");
     }
 }

@@ -112,9 +112,12 @@ impl WebRoot {
         }
     }
 
-    /// Opens `path` on this thread, blocking on a miss (for runtime-std's workers).
+    /// Opens `path` on this thread, blocking on a miss (for runtime-std's workers): the
+    /// change notifications queued so far are read first ([`FileCache::catch_up`]), so
+    /// that a hit nothing changed needs no `fstatat`.
     pub fn open_blocking(self: &Arc<Self>, path: SafePath) -> Result<Arc<Opened>, FileError> {
-        match self.open(path, false) {
+        let notified = self.cache.catch_up();
+        match self.open(path, notified) {
             Lookup::Hit(result) => result,
             Lookup::Miss(miss) => miss.load(),
         }

@@ -27,8 +27,14 @@ t!(etag_changes_with_size_or_mtime {
     d.send(&get("/sample.txt"));
     d.files.insert("sample.txt", Ok(protocol::FileMeta { len: 219, mtime_secs: MTIME, mtime_nanos: 1, is_dir: false }));
     d.send(&get("/sample.txt"));
+    d.send(&get("/sample.txt"));
+    d.files.insert("sample.txt", Ok(protocol::FileMeta { len: 220, mtime_secs: MTIME, mtime_nanos: 1, is_dir: false }));
+    d.send(&get("/sample.txt"));
     let tags: Vec<&str> = d.responses().iter().map(|r| r.header("ETag").unwrap_or("")).collect();
-    assert!(tags[0] != tags[1] && tags[1] != tags[2]);
+    // The connection keeps the last tag: the same version gets the same tag, a new one a new tag.
+    assert!(tags[0] != tags[1] && tags[1] != tags[2], "{tags:?}");
+    assert_eq!(tags[2], tags[3]);
+    assert!(tags[3] != tags[4] && tags[4] != tags[0], "{tags:?}");
 });
 
 t!(if_none_match_gives_304 {

@@ -16,14 +16,17 @@
 //! file changes); past the kernel's `max_user_watches` a new entry is simply not
 //! covered, and keeps its `fstatat`.
 //!
-//! The runtime must read the events before it answers a request that came after them:
-//! it calls [`Watch::changed`] when the inotify descriptor turns readable, in the same
-//! reactor wait that brought the request, before the request's task runs (see
-//! runtime-smol's reactor). A runtime that cannot promise that (runtime-std's blocking
-//! workers) does not use it, and checks every hit with `fstatat`.
+//! The runtime must read the events before it answers a request that came after them.
+//! Two ways: runtime-smol calls [`Watch::changed`] when the inotify descriptor turns
+//! readable, in the same reactor wait that brought the request, before the request's
+//! task runs (see its reactor); runtime-std's blocking workers call
+//! [`Watch::catch_up`] after a request arrived and before they look it up (one `read`
+//! that finds the queue empty: cheaper than the `fstatat` it replaces, no path walk).
+//! The kernel queues an event inside the system call that made the change, so a change
+//! whose call returned before the client sent its request is in the queue by then.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 use rustix::fs::{AtFlags, FileType};
@@ -44,6 +47,9 @@ const EVENTS: WatchFlags = WatchFlags::MODIFY
 pub(crate) struct Watch {
     fd: OwnedFd,
     generation: AtomicU64,
+    /// Threads inside [`Watch::catch_up`]'s read (one of them may hold events it has
+    /// not counted yet).
+    reading: AtomicUsize,
 }
 
 impl Watch {
@@ -52,6 +58,7 @@ impl Watch {
         Ok(Watch {
             fd,
             generation: AtomicU64::new(0),
+            reading: AtomicUsize::new(0),
         })
     }
 
@@ -76,6 +83,24 @@ impl Watch {
                 _ => break,
             }
         }
+    }
+
+    /// Reads what the queue holds now, from any thread: `true` if every change queued
+    /// before this call is counted in the generation when it returns (then a hit
+    /// confirmed at the current generation needs no `fstatat`). `false` when another
+    /// thread was reading at the same time: it may have taken events it has not counted
+    /// yet, so the caller checks with `fstatat` this once.
+    pub(crate) fn catch_up(&self) -> bool {
+        self.reading.fetch_add(1, Ordering::SeqCst);
+        let mut buf = [0u8; 4096];
+        let mut got = false;
+        while matches!(rustix::io::read(&self.fd, &mut buf), Ok(n) if n > 0) {
+            got = true;
+        }
+        if got {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        self.reading.fetch_sub(1, Ordering::SeqCst) == 1
     }
 
     /// Watches every directory from the root down to `rel`, and `rel` itself; `false`
@@ -104,5 +129,40 @@ impl Watch {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catch_up_counts_what_was_queued_and_defers_to_a_concurrent_reader() {
+        let dir = std::env::temp_dir().join(format!("watch-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::write(dir.join("a/f.txt"), b"one").unwrap();
+        let root: OwnedFd = std::fs::File::open(&dir).unwrap().into();
+        let w = Watch::new().unwrap();
+        assert!(w.cover(&root, "a/f.txt"));
+        // Nothing changed: caught up, the generation stays.
+        let g = w.generation();
+        assert!(w.catch_up());
+        assert_eq!(w.generation(), g);
+        // A write that returned is counted by the next catch-up.
+        std::fs::write(dir.join("a/f.txt"), b"two").unwrap();
+        assert!(w.catch_up());
+        assert!(w.generation() > g);
+        // So is a new entry in a watched directory.
+        let g = w.generation();
+        std::fs::write(dir.join("a/g.txt"), b"new").unwrap();
+        assert!(w.catch_up());
+        assert!(w.generation() > g);
+        // Another thread in the middle of its read: not caught up (it may hold events
+        // it has not counted yet).
+        w.reading.fetch_add(1, Ordering::SeqCst);
+        assert!(!w.catch_up());
+        w.reading.fetch_sub(1, Ordering::SeqCst);
+        assert!(w.catch_up());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -174,9 +174,12 @@ impl Connection {
         let now = self.now.unix_secs;
         let modified = meta.mtime_secs.min(now);
         // Both strings are kept in the connection and rewritten only when they change.
-        let mut etag = std::mem::take(&mut self.etag);
-        etag.clear();
-        conditional::write_etag(&mut etag, meta.len, meta.mtime_secs, meta.mtime_nanos);
+        let version = EtagOf(meta.len, meta.mtime_secs, meta.mtime_nanos);
+        let (etag_of, mut etag) = std::mem::take(&mut self.etag);
+        if etag.is_empty() || etag_of != version {
+            etag.clear();
+            conditional::write_etag(&mut etag, meta.len, meta.mtime_secs, meta.mtime_nanos);
+        }
         let (lm_secs, mut last_modified) = std::mem::take(&mut self.last_modified);
         if last_modified.is_empty() || lm_secs != modified {
             last_modified.clear();
@@ -216,7 +219,7 @@ impl Connection {
                         self.refuse_with(req, r, |w| {
                             w.field("Content-Range", &content_range);
                         });
-                        self.etag = etag;
+                        self.etag = (version, etag);
                         self.last_modified = (modified, last_modified);
                         return;
                     }
@@ -247,7 +250,7 @@ impl Connection {
                 }
             }
         }
-        self.etag = etag;
+        self.etag = (version, etag);
         self.last_modified = (modified, last_modified);
     }
 }
@@ -265,3 +268,8 @@ fn first_variant(head: &RequestHead, ct: &ContentType) -> Option<Encoding> {
         None
     }
 }
+
+/// The file version an entity tag was written for (size, modification seconds and
+/// nanoseconds): the tag is rewritten only when it changes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct EtagOf(u64, u64, u32);

@@ -34,6 +34,7 @@ use crate::parse::{parse_head, Parsed, RequestHead};
 use crate::response::DateCache;
 use crate::target::SafePath;
 use crate::{Config, Now, Refusal};
+use file::EtagOf;
 
 use body::{BodyReader, Held};
 pub use events::{Action, FileError, FileMeta, Input, UploadError};
@@ -128,9 +129,10 @@ pub struct Connection {
     /// Inputs that came when the connection did not expect them (see [`Connection::handle`]).
     ignored: u64,
     /// Buffers reused from answer to answer: a spare output buffer (see `recycle`), the
-    /// last ETag, and the last Last-Modified with its seconds.
+    /// last ETag with the file version it was written for, and the last Last-Modified
+    /// with its seconds.
     spare: Vec<u8>,
-    etag: String,
+    etag: (EtagOf, String),
     last_modified: (u64, String),
     date: DateCache,
     seed: [u8; 16],
@@ -172,7 +174,7 @@ impl Connection {
             log_started_ms: 0,
             ignored: 0,
             spare: Vec::new(),
-            etag: String::new(),
+            etag: (EtagOf::default(), String::new()),
             last_modified: (0, String::new()),
             date: DateCache::default(),
             seed,
