@@ -5,9 +5,10 @@
 //! least [`MIN_RATE`] bytes per second on average, or the connection is dropped.
 //! The window restarts when the client keeps up, so a fast start (the kernel's send
 //! buffer fills at once) buys no more than one window.
-//! The first window starts when the socket first would not take more (runtime-std
-//! learns that after one [`POLL`] of its send timeout, so its first window is up to
-//! 0.5 s longer): an answer that never waits reads no clock.
+//! The first window starts when the socket first would not take more (runtime-smol:
+//! when it starts waiting for writability; runtime-std learns it after one [`POLL`] of
+//! its send timeout, so its first window is up to 0.5 s longer): an answer that never
+//! waits reads no clock.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -69,10 +70,11 @@ impl WriteWatch {
         Ok(())
     }
 
-    /// How long to wait for writability before [`WriteWatch::check`] is due again.
-    pub fn wait(&self) -> Duration {
-        let elapsed = self.started.map_or(Duration::ZERO, |s| s.elapsed());
-        POLL.min(self.window.saturating_sub(elapsed))
+    /// The socket would not take more: how long to wait for writability before
+    /// [`WriteWatch::check`] is due again (the window starts now if it had not).
+    pub fn wait(&mut self) -> Duration {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        POLL.min(self.window.saturating_sub(started.elapsed()))
             .max(Duration::from_millis(10))
     }
 }
@@ -112,5 +114,8 @@ mod tests {
         assert_eq!(w.bytes, 0, "a new window");
         back(&mut w);
         assert!(w.check().is_err(), "nothing in the next window");
+        // Waiting for writability starts the window too (runtime-smol).
+        let mut w = WriteWatch::new(Duration::from_secs(1));
+        assert!(w.wait() <= POLL && w.started.is_some());
     }
 }
