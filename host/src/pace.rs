@@ -46,11 +46,15 @@ impl WriteWatch {
         self.bytes = self.bytes.saturating_add(n as u64);
     }
 
+    /// When the window started; it starts now if it had not.
+    fn start(&mut self) -> Instant {
+        *self.started.get_or_insert_with(Instant::now)
+    }
+
     /// Called whenever the socket would not take more: an error once a whole window has
     /// passed in which the client took less than [`MIN_RATE`] bytes a second.
     pub fn check(&mut self) -> io::Result<()> {
-        let started = *self.started.get_or_insert_with(Instant::now);
-        let elapsed = started.elapsed();
+        let elapsed = self.start().elapsed();
         if elapsed < self.window {
             return Ok(());
         }
@@ -73,8 +77,7 @@ impl WriteWatch {
     /// The socket would not take more: how long to wait for writability before
     /// [`WriteWatch::check`] is due again (the window starts now if it had not).
     pub fn wait(&mut self) -> Duration {
-        let started = *self.started.get_or_insert_with(Instant::now);
-        POLL.min(self.window.saturating_sub(started.elapsed()))
+        POLL.min(self.window.saturating_sub(self.start().elapsed()))
             .max(Duration::from_millis(10))
     }
 }

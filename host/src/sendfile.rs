@@ -85,7 +85,7 @@ pub fn set_cork(sock: &TcpStream, on: bool) {
 
 /// Whether this process sends with the platform's `sendfile` (else by the buffered
 /// copy, which costs the sending thread more per byte).
-pub fn zero_copy() -> bool {
+pub(crate) fn zero_copy() -> bool {
     cfg!(any(
         target_os = "linux",
         target_os = "macos",

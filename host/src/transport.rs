@@ -88,6 +88,13 @@ impl Transport {
         })))
     }
 
+    /// Whether [`Transport::send_file`] sends without copying the bytes through this
+    /// process (plain TCP with the platform's `sendfile`; never under TLS, which reads,
+    /// encrypts and writes them).
+    pub fn zero_copy(&self) -> bool {
+        !self.is_tls() && crate::sendfile::zero_copy()
+    }
+
     /// Whether this is TLS.
     pub fn is_tls(&self) -> bool {
         !matches!(self, Transport::Plain)

@@ -332,8 +332,9 @@ fn read_into(
 /// connections of its executor thread, and the next step is read ahead from the disk on
 /// the blocking pool, so one download neither hogs the thread nor blocks it on the disk.
 const STEP: u64 = 1 << 20;
-/// The step where the body goes by the buffered copy (`PORTABLE_IO=1`, Windows): the
-/// copy costs the executor thread several times what `sendfile` does per byte, so the
+/// The step where the body is copied through the process (the buffered copy of
+/// `PORTABLE_IO=1` and Windows, and TLS): that costs the executor thread several times
+/// what `sendfile` does per byte, so the
 /// other connections get their turn four times as often (measured beside a 512 MiB
 /// download, `a_big_download_does_not_starve_small_gets`: p99 of small GETs 15–23 ms
 /// with 1 MiB steps).
@@ -450,12 +451,12 @@ async fn send_file_all(
     flush(stream, transport, out, watch).await?;
     let end = offset.saturating_add(len);
     let mut pos = offset;
+    let step = if transport.zero_copy() {
+        STEP
+    } else {
+        COPY_STEP
+    };
     while pos < end {
-        let step = if host::sendfile::zero_copy() {
-            STEP
-        } else {
-            COPY_STEP
-        };
         let step_end = pos.saturating_add(step).min(end);
         let (file, from, n) = (Arc::clone(opened), pos, step_end - pos);
         smol::unblock(move || {

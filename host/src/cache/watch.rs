@@ -20,8 +20,9 @@
 //! Two ways: runtime-smol calls [`Watch::changed`] when the inotify descriptor turns
 //! readable, in the same reactor wait that brought the request, before the request's
 //! task runs (see its reactor); runtime-std's blocking workers call
-//! [`Watch::catch_up`] after a request arrived and before they look it up (one `read`
-//! that finds the queue empty: cheaper than the `fstatat` it replaces, no path walk).
+//! [`Watch::catch_up`] after a request arrived and before they look it up (one
+//! `FIONREAD` that finds the queue empty: cheaper than the `fstatat` it replaces, no
+//! path walk).
 //! The kernel queues an event inside the system call that made the change, so a change
 //! whose call returned before the client sent its request is in the queue by then.
 
@@ -92,12 +93,12 @@ impl Watch {
     /// yet, so the caller checks with `fstatat` this once.
     pub(crate) fn catch_up(&self) -> bool {
         self.reading.fetch_add(1, Ordering::SeqCst);
-        let mut buf = [0u8; 4096];
-        let mut got = false;
-        while matches!(rustix::io::read(&self.fd, &mut buf), Ok(n) if n > 0) {
-            got = true;
-        }
-        if got {
+        // Per request: one `FIONREAD` (no buffer to fill); the queue is read only when
+        // it holds something.
+        if rustix::io::ioctl_fionread(&self.fd).is_ok_and(|n| n > 0) {
+            let mut buf = [0u8; 4096];
+            while matches!(rustix::io::read(&self.fd, &mut buf), Ok(n) if n > 0) {}
+            // Counted after the reads, before this thread leaves `reading`.
             self.generation.fetch_add(1, Ordering::SeqCst);
         }
         self.reading.fetch_sub(1, Ordering::SeqCst) == 1
