@@ -1,44 +1,74 @@
-//! A fixed pool of worker threads fed by a bounded queue.
+//! A fixed pool of worker threads fed by a bounded queue, and by a [`Source`].
 //!
 //! [`Pool::try_submit`] never blocks: it accepts a job while fewer than `capacity + idle
 //! workers` jobs wait, and otherwise hands the job back so that the caller can refuse it
 //! (the accept loop answers 503). A panic in a job is caught, logged, and the worker
 //! goes on with the next job, so the pool keeps its size.
+//!
+//! The source (runtime-std: the parked connections, `park.rs`) is waited on by one idle
+//! worker at a time, the *leader*; the others sleep on the queue's condition variable.
+//! The leader puts what the source gave into the queue and serves them in turn; an idle
+//! worker is woken to help (or to lead) only when one is needed: a backlog of
+//! [`HELP_AT`] jobs, or a worker about to block ([`Pool`]'s handler gets a [`Busy`] to
+//! say so) while jobs wait or nobody leads. A busy server thus answers a batch of ready
+//! connections on one thread without a wake-up per request, and a slow client never
+//! keeps the others waiting while workers sleep.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use log::error;
 
+/// Jobs waiting, beyond the one just taken, from which an idle worker is woken to help.
+/// Below it one worker serves them sooner than a wake-up would pay off: a wake-up costs
+/// about what a few cached answers do, and serving 32 takes about half a millisecond.
+const HELP_AT: usize = 32;
+
+/// Where jobs come from besides [`Pool::try_submit`].
+pub trait Source<T>: Send + Sync {
+    /// Blocks until jobs are ready, a short while passes, or [`Source::wake`]; appends
+    /// the ready jobs to `into`.
+    fn wait(&self, into: &mut Vec<T>);
+    /// Ends a `wait` in progress (or makes the next one return at once).
+    fn wake(&self);
+}
+
 struct Queue<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
     capacity: usize,
-    /// How many jobs wait (read without the lock by idle connections: see `park`).
-    waiting: Arc<AtomicUsize>,
+    source: Option<Arc<dyn Source<T>>>,
 }
 
 struct State<T> {
     jobs: VecDeque<T>,
-    /// Workers waiting for a job: a job for them needs no queue slot.
+    /// Workers sleeping on the condition variable: a job for them needs no queue slot.
     idle: usize,
+    /// A worker waits on the source (it is free too).
+    leading: bool,
     closed: bool,
 }
 
 impl<T> Queue<T> {
     fn try_submit(&self, job: T) -> Result<(), T> {
         let mut state = self.lock();
-        if state.closed || state.jobs.len() >= self.capacity.saturating_add(state.idle) {
+        let free = state.idle + usize::from(state.leading);
+        if state.closed || state.jobs.len() >= self.capacity.saturating_add(free) {
             return Err(job);
         }
         state.jobs.push_back(job);
-        self.waiting.store(state.jobs.len(), Ordering::Release);
+        let (idle, leading) = (state.idle, state.leading);
         drop(state);
-        self.ready.notify_one();
+        if idle > 0 {
+            self.ready.notify_one();
+        } else if leading {
+            if let Some(source) = &self.source {
+                source.wake();
+            }
+        }
         Ok(())
     }
 
@@ -48,37 +78,65 @@ impl<T> Queue<T> {
     }
 
     /// The next job, or `None` once the queue is closed and empty.
-    fn take(&self) -> Option<T> {
+    fn take(&self, batch: &mut Vec<T>) -> Option<T> {
         let mut state = self.lock();
         loop {
             if let Some(job) = state.jobs.pop_front() {
-                self.waiting.store(state.jobs.len(), Ordering::Release);
+                // A backlog: one more worker helps (it may wake another, and so on).
+                if state.jobs.len() >= HELP_AT && state.idle > 0 {
+                    self.ready.notify_one();
+                }
                 return Some(job);
             }
             if state.closed {
                 return None;
             }
-            state.idle += 1;
-            state = self
-                .ready
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            state.idle -= 1;
+            match &self.source {
+                Some(source) if !state.leading => {
+                    state.leading = true;
+                    drop(state);
+                    source.wait(batch);
+                    state = self.lock();
+                    state.leading = false;
+                    // This worker serves them in turn (another helps with a backlog).
+                    state.jobs.extend(batch.drain(..));
+                }
+                _ => {
+                    state.idle += 1;
+                    state = self
+                        .ready
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    state.idle -= 1;
+                }
+            }
+        }
+    }
+
+    /// A worker is about to block (a read or write that may wait for the client, a
+    /// large body, a disk write): if jobs wait, or nobody waits on the source, wake an
+    /// idle worker to take over.
+    fn busy(&self) {
+        let state = self.lock();
+        let needed = !state.jobs.is_empty() || (self.source.is_some() && !state.leading);
+        let wake = needed && state.idle > 0;
+        drop(state);
+        if wake {
+            self.ready.notify_one();
         }
     }
 }
 
-/// Submits jobs to a [`Pool`] from another thread.
-pub struct Submitter<T>(Arc<Queue<T>>);
+/// Given to the handler: says that the job is about to block (see [`Queue::busy`]).
+pub struct Busy<'a>(&'a dyn Fn());
 
-impl<T> Submitter<T> {
-    /// As [`Pool::try_submit`].
-    pub fn try_submit(&self, job: T) -> Result<(), T> {
-        self.0.try_submit(job)
+impl Busy<'_> {
+    pub fn now(&self) {
+        (self.0)()
     }
 }
 
-/// Worker threads running `handler(worker_index, job)` for each submitted job.
+/// Worker threads running `handler(worker_index, job, busy)` for each job.
 pub struct Pool<T> {
     queue: Arc<Queue<T>>,
     workers: Vec<JoinHandle<()>>,
@@ -86,26 +144,27 @@ pub struct Pool<T> {
 
 impl<T: Send + 'static> Pool<T> {
     /// Starts `workers` threads named `NAME-i`; at most `capacity` jobs wait beyond the
-    /// idle workers; `waiting` follows how many jobs wait.
+    /// free workers; jobs also come from `source`.
     pub fn new<F>(
         name: &str,
         workers: usize,
         capacity: usize,
-        waiting: Arc<AtomicUsize>,
+        source: Option<Arc<dyn Source<T>>>,
         handler: F,
     ) -> std::io::Result<Self>
     where
-        F: Fn(usize, T) + Send + Sync + 'static,
+        F: Fn(usize, T, &Busy<'_>) + Send + Sync + 'static,
     {
         let queue = Arc::new(Queue {
             state: Mutex::new(State {
                 jobs: VecDeque::with_capacity(capacity.min(4096)),
                 idle: 0,
+                leading: false,
                 closed: false,
             }),
             ready: Condvar::new(),
             capacity,
-            waiting,
+            source,
         });
         let handler = Arc::new(handler);
         let mut handles = Vec::with_capacity(workers);
@@ -122,7 +181,8 @@ impl<T: Send + 'static> Pool<T> {
         // (`--queue 0` refuses exactly when all are busy), so until then a connection
         // right after the start line would be refused.
         let until = Instant::now() + Duration::from_secs(2);
-        while queue.lock().idle < handles.len() && Instant::now() < until {
+        let free = |s: &State<T>| s.idle + usize::from(s.leading);
+        while free(&queue.lock()) < handles.len() && Instant::now() < until {
             thread::sleep(Duration::from_millis(1));
         }
         Ok(Pool {
@@ -137,11 +197,6 @@ impl<T: Send + 'static> Pool<T> {
         self.queue.try_submit(job)
     }
 
-    /// A handle that submits jobs too (for the parker thread).
-    pub fn submitter(&self) -> Submitter<T> {
-        Submitter(Arc::clone(&self.queue))
-    }
-
     /// How many threads the pool runs (it never shrinks).
     #[cfg(test)]
     pub fn size(&self) -> usize {
@@ -153,6 +208,9 @@ impl<T: Send + 'static> Pool<T> {
     pub fn finish(self, deadline: Instant) -> bool {
         self.queue.lock().closed = true;
         self.queue.ready.notify_all();
+        if let Some(source) = &self.queue.source {
+            source.wake();
+        }
         loop {
             if self.workers.iter().all(JoinHandle::is_finished) {
                 for h in self.workers {
@@ -168,9 +226,14 @@ impl<T: Send + 'static> Pool<T> {
     }
 }
 
-fn work<T>(index: usize, queue: &Queue<T>, handler: &(dyn Fn(usize, T) + Send + Sync)) {
-    while let Some(job) = queue.take() {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handler(index, job))) {
+type Handler<T> = dyn Fn(usize, T, &Busy<'_>) + Send + Sync;
+
+fn work<T>(index: usize, queue: &Queue<T>, handler: &Handler<T>) {
+    let mut batch = Vec::new();
+    let busy = || queue.busy();
+    let busy = Busy(&busy);
+    while let Some(job) = queue.take(&mut batch) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handler(index, job, &busy))) {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
@@ -190,7 +253,7 @@ mod tests {
     fn a_panic_does_not_shrink_the_pool() {
         let barrier = Arc::new(Barrier::new(3));
         let b = Arc::clone(&barrier);
-        let pool = Pool::new("t", 2, 8, Default::default(), move |_, job: u32| {
+        let pool = Pool::new("t", 2, 8, None, move |_, job: u32, _: &Busy<'_>| {
             if job == 0 {
                 panic!("job 0 panics");
             }
@@ -221,7 +284,7 @@ mod tests {
         let release_rx = Mutex::new(release_rx);
         let (started_tx, started_rx) = mpsc::channel::<u32>();
         let started_tx = Mutex::new(started_tx);
-        let pool = Pool::new("t", 1, 1, Default::default(), move |_, job: u32| {
+        let pool = Pool::new("t", 1, 1, None, move |_, job: u32, _: &Busy<'_>| {
             let _ = started_tx.lock().map(|tx| tx.send(job));
             let _ = release_rx
                 .lock()
@@ -240,11 +303,97 @@ mod tests {
         assert!(pool.finish(Instant::now() + Duration::from_secs(5)));
     }
 
+    /// A source fed through a channel; `None` is a wake-up. It waits long (10 s), so a
+    /// missing wake-up shows as a job not served in time.
+    struct Feed(
+        Mutex<mpsc::Receiver<Option<u32>>>,
+        mpsc::Sender<Option<u32>>,
+    );
+
+    impl Source<u32> for Feed {
+        fn wait(&self, into: &mut Vec<u32>) {
+            let rx = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Ok(first) = rx.recv_timeout(Duration::from_secs(10)) {
+                into.extend(first);
+                into.extend(rx.try_iter().flatten());
+            }
+        }
+        fn wake(&self) {
+            let _ = self.1.send(None);
+        }
+    }
+
+    fn feed() -> (Arc<Feed>, mpsc::Sender<Option<u32>>) {
+        let (tx, rx) = mpsc::channel();
+        (Arc::new(Feed(Mutex::new(rx), tx.clone())), tx)
+    }
+
+    #[test]
+    fn a_job_about_to_block_hands_the_source_to_an_idle_worker() {
+        let (source, tx) = feed();
+        let (done_tx, done_rx) = mpsc::channel::<u32>();
+        let done_tx = Mutex::new(done_tx);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let pool = Pool::new("t", 2, 0, Some(source as Arc<dyn Source<u32>>), {
+            move |_, job: u32, busy: &Busy<'_>| {
+                if job == 0 {
+                    // Job 0 blocks (as a read waiting for a slow client would), saying so.
+                    busy.now();
+                    let _ = release_rx
+                        .lock()
+                        .map(|rx| rx.recv_timeout(Duration::from_secs(10)));
+                }
+                let _ = done_tx.lock().map(|tx| tx.send(job));
+            }
+        })
+        .expect("pool");
+        tx.send(Some(0)).expect("feed");
+        thread::sleep(Duration::from_millis(50));
+        // The worker holding job 0 is blocked; the other one waits on the source now.
+        for j in 1..=3 {
+            tx.send(Some(j)).expect("feed");
+            assert_eq!(done_rx.recv_timeout(Duration::from_secs(2)), Ok(j));
+        }
+        release_tx.send(()).expect("release");
+        assert_eq!(done_rx.recv_timeout(Duration::from_secs(2)), Ok(0));
+        assert!(pool.finish(Instant::now() + Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_submitted_job_wakes_the_worker_waiting_on_the_source() {
+        let (source, _tx) = feed();
+        let (done_tx, done_rx) = mpsc::channel::<u32>();
+        let done_tx = Mutex::new(done_tx);
+        let pool = Pool::new("t", 1, 4, Some(source as Arc<dyn Source<u32>>), {
+            move |_, job: u32, _: &Busy<'_>| {
+                let _ = done_tx.lock().map(|tx| tx.send(job));
+            }
+        })
+        .expect("pool");
+        // The only worker waits on the source (up to 10 s unless woken).
+        thread::sleep(Duration::from_millis(50));
+        let start = Instant::now();
+        pool.try_submit(7).expect("queued");
+        assert_eq!(done_rx.recv_timeout(Duration::from_secs(5)), Ok(7));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        let start = Instant::now();
+        assert!(pool.finish(Instant::now() + Duration::from_secs(5)));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "finish waited for the source"
+        );
+    }
+
     #[test]
     fn finish_runs_the_queued_jobs_and_then_refuses() {
         let (tx, rx) = mpsc::channel();
         let tx = Mutex::new(tx);
-        let pool = Pool::new("t", 1, 8, Default::default(), move |_, job: u32| {
+        let pool = Pool::new("t", 1, 8, None, move |_, job: u32, _: &Busy<'_>| {
             thread::sleep(Duration::from_millis(5));
             let _ = tx.lock().map(|tx| tx.send(job));
         })

@@ -3,7 +3,8 @@
 //!
 //! A worker's loop: execute every action the core has queued (buffering `Send` bytes),
 //! write the buffer, block in `read` with `SO_RCVTIMEO` set from the core's deadline, and
-//! hand the core what happened (`receive`, `receive_eof` or `timeout`). Small files are
+//! hand the core what happened (`receive`, `receive_eof` or `timeout`). Between requests
+//! the connection is parked (`park.rs`) and the worker takes the next job. Small files are
 //! read into the same buffer as their head, so a small response is one `write`; large
 //! ones go after the head by `host::sendfile` (the platform's `sendfile`, or a buffered
 //! copy). The socket calls that differ per platform are in `net.rs`.
@@ -30,8 +31,8 @@ use log::{debug, error, info, warn};
 use protocol::{Action, Config, Connection, Input, Listing, Now};
 
 use crate::net;
-use crate::park::{self, Job, Parking};
-use crate::pool::Pool;
+use crate::park::{Job, Parking};
+use crate::pool::{Busy, Pool, Source};
 
 /// The read buffer of a worker.
 const READ_BUF: usize = 64 * 1024;
@@ -53,7 +54,7 @@ pub struct Server {
 /// The connection a worker is serving, so that shutdown can wake it when it is idle.
 #[derive(Default)]
 struct Slot {
-    stream: Mutex<Option<TcpStream>>,
+    stream: Mutex<Option<Arc<TcpStream>>>,
     /// Nothing received since the last response went out: closing loses no request.
     idle: AtomicBool,
 }
@@ -83,14 +84,25 @@ struct Io<'a> {
     transport: &'a mut Transport,
     /// A new TLS connection's handshake must be done by then (the head deadline).
     handshake_until: Option<u64>,
+    /// Says that this worker is about to block (so an idle one takes over the others).
+    busy: &'a Busy<'a>,
+    /// Where the connection waits between requests.
+    parking: &'a Parking,
 }
+
+/// An answer longer than this may not fit the socket's send buffer: its write may wait
+/// for the client.
+const MAY_BLOCK: usize = 64 * 1024;
+/// How often a worker holding an idle connection (new, or the parking full) looks
+/// whether it can park it.
+const CHECK: Duration = Duration::from_millis(100);
 
 /// How a worker's turn with a connection ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Ended {
     /// Closed (or failed): nothing more to do.
     Done,
-    /// Idle while others wait: hand it to the parker.
+    /// Between requests: park it.
     Park,
 }
 
@@ -140,12 +152,22 @@ impl Server {
         }
     }
 
-    /// Serves one connection until it closes, or until it is idle while other
-    /// connections wait for a worker: then it is parked (see `park`).
-    pub fn serve(&self, worker: usize, job: Job, parking: &Parking) {
-        let Job { stream, peer, conn } = job;
-        let (mut conn, mut transport, handshake_until) = match conn {
-            Some((conn, transport)) => (conn, transport, None),
+    /// Serves one connection until it closes, or until it is between requests: then it
+    /// is parked (see `park`).
+    pub fn serve(&self, worker: usize, job: Job, parking: &Parking, busy: &Busy<'_>) {
+        let Job {
+            stream,
+            peer,
+            conn,
+            key,
+        } = job;
+        // Back from the poller (a job with a key comes from nowhere else): the socket is
+        // read before anything else. Its first read finds bytes (or the end) at once; not
+        // so under TLS, whose read may wait for the rest of a record.
+        let woken = key.is_some();
+        let ready = woken && conn.as_ref().is_some_and(|c| !c.1.is_tls());
+        let (mut state, handshake_until) = match conn {
+            Some(state) => (state, None),
             None => {
                 let _ = stream.set_nodelay(true);
                 // A blocked write returns now and then, so that the pace of a slow
@@ -165,13 +187,14 @@ impl Server {
                     clock::seed(),
                     peer.to_string(),
                 );
-                (conn, transport, until)
+                // Boxed: a job moves between the queue, the parking and workers.
+                (Box::new((conn, transport)), until)
             }
         };
         let slot = self.slots.get(worker);
         let registered = slot.map(|slot| {
             slot.idle.store(true, Ordering::SeqCst);
-            *slot.stream.lock().unwrap_or_else(PoisonError::into_inner) = stream.try_clone().ok();
+            *slot.stream.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&stream));
             Registered(slot)
         });
         let ended = BUFFERS.with(|bufs| {
@@ -179,12 +202,15 @@ impl Server {
             let (input, out) = &mut *bufs;
             input.resize(READ_BUF, 0);
             out.clear();
+            let (conn, transport) = &mut *state;
             let mut io = Io {
                 stream: &stream,
-                transport: &mut transport,
+                transport,
                 handshake_until,
+                busy,
+                parking,
             };
-            let ended = self.drive(&mut conn, &mut io, slot, input, out, parking);
+            let ended = self.drive(conn, &mut io, slot, input, out, (woken, ready));
             if out.capacity() > 1 << 20 {
                 *out = Vec::new();
             }
@@ -192,11 +218,15 @@ impl Server {
         });
         drop(registered);
         if ended == Ended::Park {
-            parking.park(Job {
+            let job = Job {
                 stream,
                 peer,
-                conn: Some((conn, transport)),
-            });
+                conn: Some(state),
+                key,
+            };
+            parking.park(job);
+        } else if key.is_some() {
+            parking.forget(&stream);
         }
     }
 
@@ -224,12 +254,10 @@ impl Server {
         slot: Option<&Slot>,
         input: &mut [u8],
         out: &mut Vec<u8>,
-        parking: &Parking,
+        (mut woken, mut ready): (bool, bool),
     ) -> Ended {
         let mut read_timeout: Option<Duration> = None;
         let mut drained = false;
-        // When the last answer was written (the connection is idle since, until bytes come).
-        let mut idle_since: Option<u64> = None;
         // The clocks are read after each blocking read or write, not per input.
         let mut now = self.clock.now();
         loop {
@@ -268,7 +296,6 @@ impl Server {
                 if let (Some(slot), Wrote::Answer) = (slot, wrote) {
                     slot.idle.store(true, Ordering::SeqCst);
                 }
-                idle_since = Some(now.mono_ms);
                 continue;
             }
             if conn.is_closed() {
@@ -310,38 +337,40 @@ impl Server {
                 }
                 continue;
             }
-            let idle_for = idle_since.map_or(0, |t| now.mono_ms.saturating_sub(t));
-            if conn.is_idle()
-                && conn.answered() > 0
-                && idle_for >= park::AFTER_MS
-                && !io.transport.has_buffered()
-                && parking.pressure()
-            {
-                // A keep-alive connection between requests while others wait for a
-                // worker: give this one up. (A new connection that has sent nothing is
-                // not parked: a flood of those gets 503s, as the queue's bound says.)
+            let between = conn.is_idle() && conn.answered() > 0 && !io.transport.has_buffered();
+            if between && !woken && io.parking.has_room() {
+                // A keep-alive connection between requests: it waits without a worker.
+                // (A new connection that has sent nothing keeps its worker: a flood of
+                // those gets 503s, as the queue's bound says.)
                 return Ended::Park;
             }
             let mut remaining = Duration::from_millis(deadline - now.mono_ms);
-            if conn.is_idle() {
-                // Look now and then whether connections are waiting for a worker.
-                remaining = remaining.min(park::CHECK);
+            if between {
+                // The parking was full: look now and then whether it has room.
+                remaining = remaining.min(CHECK);
             }
             if let Some(cap) = net::read_wait_cap() {
                 // Portable sockets: look at the shutdown flag at least this often.
                 remaining = remaining.min(cap);
             }
-            // Re-arm SO_RCVTIMEO only when it would wake us too late or much too early.
-            let rearm = match read_timeout {
-                None => true,
-                Some(t) => t > remaining + remaining / 16 || t < remaining / 2,
-            };
+            // Re-arm SO_RCVTIMEO only when it would wake us too late or much too early
+            // (never for a read that cannot wait: the first after the poller's event).
+            let rearm = !ready
+                && match read_timeout {
+                    None => true,
+                    Some(t) => t > remaining + remaining / 16 || t < remaining / 2,
+                };
             if rearm {
                 if io.stream.set_read_timeout(Some(remaining)).is_err() {
                     return Ended::Done;
                 }
                 read_timeout = Some(remaining);
             }
+            if !ready {
+                // This read may wait for the client.
+                io.busy.now();
+            }
+            (woken, ready) = (false, false);
             let read = io.transport.read(io.stream, input);
             now = self.clock.now();
             match read {
@@ -350,7 +379,6 @@ impl Server {
                     if let Some(slot) = slot {
                         slot.idle.store(false, Ordering::SeqCst);
                     }
-                    idle_since = None;
                     conn.handle(now, Input::Received(&input[..n]));
                 }
                 Err(e)
@@ -427,6 +455,7 @@ impl Server {
                 }
             }
             Action::ListDir(dir) => {
+                io.busy.now();
                 let read = self.web.list_dir(&dir);
                 let result = match &read {
                     Ok((entries, unread)) => Ok(Listing {
@@ -438,13 +467,14 @@ impl Server {
                 conn.handle(self.clock.now(), Input::DirListed(result));
             }
             Action::WriteUpload { name, body } => {
+                io.busy.now();
                 let result = self.web.write_upload(&name, &body);
                 conn.handle(self.clock.now(), Input::UploadWritten(result));
             }
             Action::Close => {
                 if flush(io, out, watch).is_ok() {
                     io.transport.close(io.stream);
-                    linger(io.stream);
+                    linger(io.stream, io.busy);
                 }
                 return Flow::Stop;
             }
@@ -469,6 +499,9 @@ impl Server {
 /// Writes out the buffer (through the transport) and empties it, dropping a client that
 /// reads too slowly.
 fn flush(io: &mut Io<'_>, out: &mut Vec<u8>, watch: &mut WriteWatch) -> io::Result<()> {
+    if out.len() > MAY_BLOCK {
+        io.busy.now();
+    }
     let mut pos = 0;
     let result = loop {
         let step = if pos < out.len() {
@@ -488,6 +521,7 @@ fn flush(io: &mut Io<'_>, out: &mut Vec<u8>, watch: &mut WriteWatch) -> io::Resu
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if pace::is_blocked(&e) => {
+                io.busy.now();
                 if let Err(e) = watch.check() {
                     break Err(e);
                 }
@@ -515,6 +549,7 @@ fn send_body(
             Ok(())
         }
         Body::File(f) => {
+            io.busy.now();
             // Cork while the head and the body go out, so the kernel sends full segments.
             set_cork(io.stream, true);
             let result =
@@ -526,6 +561,7 @@ fn send_body(
         #[cfg(feature = "s3")]
         Body::Remote(store, name) => {
             // Streamed from the object store: its reader, copied in chunks.
+            io.busy.now();
             flush(io, out, watch)?;
             let mut reader = store.get(name, offset, len)?;
             let mut left = len;
@@ -585,8 +621,9 @@ fn send_file_all(
 /// After the last answer: linger (see `host::linger`) only when the client has sent
 /// more than we read — the usual close after `Connection: close` has nothing pending,
 /// and a worker should not wait then.
-fn linger(stream: &TcpStream) {
+fn linger(stream: &TcpStream, busy: &Busy<'_>) {
     if net::has_unread(stream) {
+        busy.now();
         host::linger::linger(stream);
     }
 }
@@ -600,33 +637,31 @@ pub fn run(
     announce: impl FnOnce(),
 ) -> io::Result<()> {
     let handler_server = Arc::clone(&server);
-    let (parking, parked_rx) = park::channel();
-    let handler_parking = parking.clone();
+    let parking = Arc::new(Parking::new(server.clock)?);
+    let handler_parking = Arc::clone(&parking);
+    let source: Arc<dyn Source<Job>> = parking.clone();
     let pool = Pool::new(
         "worker",
         workers,
         queue,
-        Arc::clone(&parking.waiting),
-        move |i, job| handler_server.serve(i, job, &handler_parking),
-    )?;
-    let parker = park::spawn(
-        &parking,
-        parked_rx,
-        pool.submitter(),
-        server.clock,
-        server.shutdown.clone(),
+        Some(source),
+        move |i, job, busy| handler_server.serve(i, job, &handler_parking, busy),
     )?;
     let shutdown = server.shutdown.clone();
     // The start line goes out once every worker waits for work.
     announce();
     net::accept_until(&listener, &shutdown, |stream, peer| {
         let job = Job {
-            stream,
+            stream: Arc::new(stream),
             peer,
             conn: None,
+            key: None,
         };
         if let Err(job) = pool.try_submit(job) {
-            overload(&server, job.stream, job.peer, workers, queue);
+            // Nobody else holds the stream of a refused job.
+            if let Ok(stream) = Arc::try_unwrap(job.stream) {
+                overload(&server, stream, job.peer, workers, queue);
+            }
         }
     })?;
     drop(listener);
@@ -635,8 +670,8 @@ pub fn run(
         "shutting down: no new connections; in-flight requests get up to {} s",
         DRAIN_LIMIT.as_secs()
     );
+    parking.close_all();
     server.wake_idle();
-    let _ = parker.join();
     if pool.finish(deadline) {
         info!("shut down cleanly");
     } else {

@@ -35,6 +35,7 @@ macro_rules! hostile_tests {
         $crate::hostile_tests!(@cases $bin;
             slow_readers_are_dropped_and_a_fresh_client_is_served,
             idle_keep_alive_clients_do_not_hold_the_workers,
+            a_stalled_request_does_not_hold_up_parked_connections,
             a_crawl_and_uploads_succeed_under_ulimit_256,
             a_raised_open_file_limit_is_logged,
             a_second_instance_fails_and_the_clean_up_spares_live_and_outside_temporaries,
@@ -260,10 +261,11 @@ pub fn slow_readers_are_dropped_and_a_fresh_client_is_served(bin: &str) {
 
 /// `--threads 2 --queue 4`: four clients each make one request and stay open and
 /// silent. Each is answered within 1 s (runtime-std: the third and fourth once an idle
-/// one yields its worker), a fifth client then gets its answer within 1 s (five times,
-/// each a new connection), and the four idle ones are still served afterwards, one by
-/// one and all at once. Without parking, runtime-std would keep the fifth (and the third
-/// and fourth) waiting for the 30 s idle timeout.
+/// one yields its worker: runtime-std parks a connection between requests), a fifth
+/// client then gets its answer within 1 s (five times, each a new connection), and the
+/// four idle ones are still served afterwards, one by one and all at once. Without
+/// parking, runtime-std would keep the fifth (and the third and fourth) waiting for the
+/// 30 s idle timeout.
 pub fn idle_keep_alive_clients_do_not_hold_the_workers(bin: &str) {
     const IDLE: usize = 4;
     let limit = Duration::from_secs(1);
@@ -330,7 +332,7 @@ pub fn idle_keep_alive_clients_do_not_hold_the_workers(bin: &str) {
     );
     if !is_smol(bin) {
         assert!(
-            s.wait_log(&["parked while others wait"], Duration::from_secs(2))
+            s.wait_log(&["parked between requests"], Duration::from_secs(2))
                 .is_some(),
             "runtime-std: no connection was parked:\n{}",
             tail(&s.logs())
@@ -351,6 +353,58 @@ pub fn idle_keep_alive_clients_do_not_hold_the_workers(bin: &str) {
 // ----- 3. Descriptors -----
 
 /// The `i`th file of the crawl: its name in its first line, then a pattern.
+/// `--threads 3`: three keep-alive clients each make a request and wait between
+/// requests (runtime-std: parked, holding no worker). Then one sends half a request
+/// head and stops (its worker blocks until the head deadline), and one asks for a
+/// 64 MiB file that it does not read (its worker blocks in the write). The third
+/// client's next five requests are each answered within 1 s: on runtime-std a worker
+/// about to block hands the watch over parked connections to an idle one (without it,
+/// the third would wait for the head deadline, 10 s); runtime-smol never blocks.
+pub fn a_stalled_request_does_not_hold_up_parked_connections(bin: &str) {
+    let limit = Duration::from_secs(1);
+    let fx = Fixture::new();
+    File::create(fx.root.join("big.bin"))
+        .and_then(|f| f.set_len(64 << 20))
+        .expect("big.bin");
+    let s = Server::start_in(bin, fx, &["--threads", "3", "--head-timeout", "10"]);
+    let mut half = s.connect();
+    let mut hog = Client::from_stream(connect_small_rcvbuf(s.port, 4096));
+    let mut third = s.connect();
+    for c in [&mut half, &mut hog, &mut third] {
+        c.request(&get(&s, "/sample.txt")).expect_status(200);
+    }
+    thread::sleep(Duration::from_millis(200));
+    half.send(format!(
+        "GET /sample.txt HTTP/1.1\r\nHost: {}\r\n",
+        s.host()
+    ));
+    thread::sleep(Duration::from_millis(200));
+    hog.send(get(&s, "/big.bin"));
+    thread::sleep(Duration::from_millis(300));
+    let mut worst = Duration::ZERO;
+    for i in 0..5 {
+        let t = Instant::now();
+        let r = third.request(&get(&s, "/sample.txt"));
+        let took = t.elapsed();
+        r.expect_status(200);
+        assert!(
+            took <= limit,
+            "request {i} of the third client, beside a stalled head and an unread \
+             download, answered after {took:?}; logs:\n{}",
+            tail(&s.logs())
+        );
+        worst = worst.max(took);
+    }
+    // Both stalled ones are still in progress: the half head is finished now and answered.
+    half.send("\r\n");
+    half.read_response().expect_status(200);
+    eprintln!(
+        "{}: beside a stalled head and an unread 64 MiB download, a parked client's five \
+         requests answered in at most {worst:.1?}",
+        runtime(bin)
+    );
+}
+
 fn crawl_bytes(i: usize, len: usize) -> Vec<u8> {
     let mut v = format!("file {i:03}\n").into_bytes();
     v.extend((v.len()..len).map(|j| (j.wrapping_mul(7) ^ i) as u8));
