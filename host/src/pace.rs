@@ -46,6 +46,12 @@ impl WriteWatch {
         self.bytes = self.bytes.saturating_add(n as u64);
     }
 
+    /// Whether the socket ever refused more during this write (it had to wait), and the
+    /// bytes it took (since the last window): a write that did neither was immediate.
+    pub fn waited(&self) -> (bool, u64) {
+        (self.started.is_some(), self.bytes)
+    }
+
     /// When the window started; it starts now if it had not.
     fn start(&mut self) -> Instant {
         *self.started.get_or_insert_with(Instant::now)

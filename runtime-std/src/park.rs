@@ -42,6 +42,9 @@ pub struct Job {
     pub conn: Option<Box<(Connection, Transport)>>,
     /// The key the socket is registered under in the poller, once it has been parked.
     pub key: Option<usize>,
+    /// Back from the poller: the time its wait returned (both clocks are read once per
+    /// wait, not per request; the lag is the batch served before it).
+    pub woke: Option<protocol::Now>,
 }
 
 /// The most connections parked at once; past it, an idle connection keeps its worker.
@@ -188,7 +191,11 @@ impl Source<Job> for Parking {
         }
         let now = self.clock.now();
         let mut table = self.lock();
-        into.extend(keys.into_iter().filter_map(|key| table.jobs.remove(&key)));
+        into.extend(keys.into_iter().filter_map(|key| {
+            let mut job = table.jobs.remove(&key)?;
+            job.woke = Some(now);
+            Some(job)
+        }));
         if now.mono_ms >= table.next_sweep {
             table.next_sweep = now.mono_ms.saturating_add(SWEEP.as_millis() as u64);
             self.sweep(&mut table, now);

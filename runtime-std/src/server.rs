@@ -80,7 +80,7 @@ enum Flow {
 
 /// A connection's socket and what is between it and the core.
 struct Io<'a> {
-    stream: &'a TcpStream,
+    stream: &'a Arc<TcpStream>,
     transport: &'a mut Transport,
     /// A new TLS connection's handshake must be done by then (the head deadline).
     handshake_until: Option<u64>,
@@ -96,6 +96,19 @@ const MAY_BLOCK: usize = 64 * 1024;
 /// How often a worker holding an idle connection (new, or the parking full) looks
 /// whether it can park it.
 const CHECK: Duration = Duration::from_millis(100);
+
+/// How a job came to its worker.
+#[derive(Clone, Copy)]
+struct Woken {
+    /// Back from the poller: the socket has something to read; read it before anything
+    /// else (a job with a key comes from nowhere else).
+    unread: bool,
+    /// And that read finds its bytes (or the end) at once: plain TCP. Not so under TLS,
+    /// whose read may wait for the rest of a record.
+    ready: bool,
+    /// The time the poller's wait returned.
+    at: Option<Now>,
+}
 
 /// How a worker's turn with a connection ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -160,12 +173,13 @@ impl Server {
             peer,
             conn,
             key,
+            woke,
         } = job;
-        // Back from the poller (a job with a key comes from nowhere else): the socket is
-        // read before anything else. Its first read finds bytes (or the end) at once; not
-        // so under TLS, whose read may wait for the rest of a record.
-        let woken = key.is_some();
-        let ready = woken && conn.as_ref().is_some_and(|c| !c.1.is_tls());
+        let woken = Woken {
+            unread: key.is_some(),
+            ready: key.is_some() && conn.as_ref().is_some_and(|c| !c.1.is_tls()),
+            at: woke,
+        };
         let (mut state, handshake_until) = match conn {
             Some(state) => (state, None),
             None => {
@@ -192,11 +206,6 @@ impl Server {
             }
         };
         let slot = self.slots.get(worker);
-        let registered = slot.map(|slot| {
-            slot.idle.store(true, Ordering::SeqCst);
-            *slot.stream.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&stream));
-            Registered(slot)
-        });
         let ended = BUFFERS.with(|bufs| {
             let mut bufs = bufs.borrow_mut();
             let (input, out) = &mut *bufs;
@@ -210,19 +219,19 @@ impl Server {
                 busy,
                 parking,
             };
-            let ended = self.drive(conn, &mut io, slot, input, out, (woken, ready));
+            let ended = self.drive(conn, &mut io, slot, input, out, woken);
             if out.capacity() > 1 << 20 {
                 *out = Vec::new();
             }
             ended
         });
-        drop(registered);
         if ended == Ended::Park {
             let job = Job {
                 stream,
                 peer,
                 conn: Some(state),
                 key,
+                woke: None,
             };
             parking.park(job);
         } else if key.is_some() {
@@ -254,12 +263,21 @@ impl Server {
         slot: Option<&Slot>,
         input: &mut [u8],
         out: &mut Vec<u8>,
-        (mut woken, mut ready): (bool, bool),
+        woken: Woken,
     ) -> Ended {
+        let Woken {
+            mut unread,
+            mut ready,
+            at,
+        } = woken;
+        // The worker's slot holds the connection only while a read may block in it (so
+        // that shutdown can end that read), not for a request that is already there.
+        let mut registered: Option<Registered<'_>> = None;
         let mut read_timeout: Option<Duration> = None;
         let mut drained = false;
-        // The clocks are read after each blocking read or write, not per input.
-        let mut now = self.clock.now();
+        // The clocks are read after each read or write that may have waited, not per
+        // input; a connection back from the poller starts with the time of that wait.
+        let mut now = at.unwrap_or_else(|| self.clock.now());
         loop {
             if !drained && self.shutdown.requested() {
                 // The answer in progress says `Connection: close`; an idle one closes.
@@ -286,22 +304,27 @@ impl Server {
             if wrote != Wrote::Nothing {
                 // One answer is in flight at a time: write it, tell the core, go on.
                 let result = flush(io, out, &mut watch);
-                now = self.clock.now();
+                // An answer the socket took at once (the usual small one) keeps the time
+                // of its request; one that waited or was long reads the clocks again.
+                let (waited, bytes) = watch.waited();
+                if waited || bytes > MAY_BLOCK as u64 {
+                    now = self.clock.now();
+                }
                 if let Err(e) = result {
                     debug!("answer not written: {e}");
                     conn.handle(now, Input::WriteFailed);
                     return Ended::Done;
                 }
                 conn.handle(now, Input::Written);
-                if let (Some(slot), Wrote::Answer) = (slot, wrote) {
-                    slot.idle.store(true, Ordering::SeqCst);
+                if let (Some(r), Wrote::Answer) = (&registered, wrote) {
+                    r.0.idle.store(true, Ordering::SeqCst);
                 }
                 continue;
             }
             if conn.is_closed() {
                 return Ended::Done;
             }
-            if let Some(slot) = slot {
+            if let Some(Registered(slot)) = &registered {
                 // Shutting down: an idle connection closes unless a request is waiting.
                 if self.shutdown.requested() && slot.idle.load(Ordering::SeqCst) {
                     if io.transport.is_tls() {
@@ -338,7 +361,7 @@ impl Server {
                 continue;
             }
             let between = conn.is_idle() && conn.answered() > 0 && !io.transport.has_buffered();
-            if between && !woken && io.parking.has_room() {
+            if between && !unread && io.parking.has_room() {
                 // A keep-alive connection between requests: it waits without a worker.
                 // (A new connection that has sent nothing keeps its worker: a flood of
                 // those gets 503s, as the queue's bound says.)
@@ -368,16 +391,30 @@ impl Server {
             }
             if !ready {
                 // This read may wait for the client.
+                if registered.is_none() {
+                    if let Some(slot) = slot {
+                        slot.idle.store(conn.is_idle(), Ordering::SeqCst);
+                        *slot.stream.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(Arc::clone(io.stream));
+                        registered = Some(Registered(slot));
+                        if self.shutdown.requested() {
+                            // Shutdown may have looked at the slot before: look here.
+                            continue;
+                        }
+                    }
+                }
                 io.busy.now();
             }
-            (woken, ready) = (false, false);
             let read = io.transport.read(io.stream, input);
-            now = self.clock.now();
+            if !ready {
+                now = self.clock.now();
+            }
+            (unread, ready) = (false, false);
             match read {
                 Ok(0) => conn.handle(now, Input::Eof),
                 Ok(n) => {
-                    if let Some(slot) = slot {
-                        slot.idle.store(false, Ordering::SeqCst);
+                    if let Some(r) = &registered {
+                        r.0.idle.store(false, Ordering::SeqCst);
                     }
                     conn.handle(now, Input::Received(&input[..n]));
                 }
@@ -394,7 +431,7 @@ impl Server {
                     // TLS refused (a garbage ClientHello, an unknown SNI, plain HTTP).
                     warn!("{} refused: {e}", conn.peer());
                     if e.to_string() == transport::PLAIN_HTTP {
-                        let _ = (&*io.stream).write_all(&transport::plain_http_answer());
+                        let _ = (&**io.stream).write_all(&transport::plain_http_answer());
                     }
                     return Ended::Done;
                 }
@@ -656,6 +693,7 @@ pub fn run(
             peer,
             conn: None,
             key: None,
+            woke: None,
         };
         if let Err(job) = pool.try_submit(job) {
             // Nobody else holds the stream of a refused job.
