@@ -7,13 +7,18 @@
 //!
 //! The source (runtime-std: the parked connections, `park.rs`) is waited on by one idle
 //! worker at a time, the *leader*; the others sleep on the queue's condition variable.
-//! The leader puts what the source gave into the queue and serves them in turn; an idle
-//! worker is woken to help (or to lead) only when one is needed: a backlog of
-//! [`HELP_AT`] jobs, or a worker about to block ([`Pool`]'s handler gets a [`Busy`] to
-//! say so) while jobs wait or nobody leads. A busy server thus answers a batch of ready
-//! connections on one thread without a wake-up per request, and a slow client never
-//! keeps the others waiting while workers sleep.
+//! The leader puts what the source gave into the queue and serves them in turn. A
+//! worker is called to the queue only when no other is *active* (serving a job outside a
+//! blocking section: it comes back for the next job soon) — the leader if one waits on
+//! the source, else an idle one — when a job is submitted, or when the last active
+//! worker enters a blocking section ([`Pool`]'s handler gets a [`Busy`] to mark them: a
+//! read that may wait for the client, a large body, a disk write) while jobs wait or
+//! nobody leads; and an idle one helps with a backlog of [`HELP_AT`] jobs. A busy server
+//! thus answers a batch of ready connections, and new ones, on one thread without a
+//! wake-up per request, and a slow client never keeps the others waiting while workers
+//! sleep.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -49,6 +54,9 @@ struct State<T> {
     idle: usize,
     /// A worker waits on the source (it is free too).
     leading: bool,
+    /// Workers serving a job and not inside a blocking section: each comes back for
+    /// the next job soon, so a job queued meanwhile needs no wake-up.
+    active: usize,
     closed: bool,
 }
 
@@ -60,14 +68,11 @@ impl<T> Queue<T> {
             return Err(job);
         }
         state.jobs.push_back(job);
-        let (idle, leading) = (state.idle, state.leading);
+        let (idle, leading, active) = (state.idle, state.leading, state.active);
         drop(state);
-        if idle > 0 {
-            self.ready.notify_one();
-        } else if leading {
-            if let Some(source) = &self.source {
-                source.wake();
-            }
+        if active == 0 {
+            // Else a worker comes back for it (under load: no wake-up per new connection).
+            self.call(leading, idle);
         }
         Ok(())
     }
@@ -77,11 +82,16 @@ impl<T> Queue<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The next job, or `None` once the queue is closed and empty.
-    fn take(&self, batch: &mut Vec<T>) -> Option<T> {
+    /// The next job, or `None` once the queue is closed and empty. `done`: the worker
+    /// comes back from a job.
+    fn take(&self, batch: &mut Vec<T>, done: bool) -> Option<T> {
         let mut state = self.lock();
+        if done {
+            state.active = state.active.saturating_sub(1);
+        }
         loop {
             if let Some(job) = state.jobs.pop_front() {
+                state.active += 1;
                 // A backlog: one more worker helps (it may wake another, and so on).
                 if state.jobs.len() >= HELP_AT && state.idle > 0 {
                     self.ready.notify_one();
@@ -113,26 +123,63 @@ impl<T> Queue<T> {
         }
     }
 
-    /// A worker is about to block (a read or write that may wait for the client, a
-    /// large body, a disk write): if jobs wait, or nobody waits on the source, wake an
-    /// idle worker to take over.
-    fn busy(&self) {
-        let state = self.lock();
+    /// A worker enters (`true`) or leaves a section where it may block (a read or write
+    /// that may wait for the client, a large body, a disk write). Entering: if no other
+    /// worker is active and jobs wait, or nobody waits on the source, an idle worker is
+    /// woken to take over.
+    fn blocking(&self, enter: bool) {
+        let mut state = self.lock();
+        if !enter {
+            state.active += 1;
+            return;
+        }
+        state.active = state.active.saturating_sub(1);
         let needed = !state.jobs.is_empty() || (self.source.is_some() && !state.leading);
-        let wake = needed && state.idle > 0;
+        let (leading, idle, active) = (state.leading, state.idle, state.active);
         drop(state);
-        if wake {
-            self.ready.notify_one();
+        if needed && active == 0 {
+            self.call(leading, idle);
+        }
+    }
+
+    /// Gets a free worker to the queue: the one waiting on the source if there is one
+    /// (it is the one already running when the server is busy), else an idle one.
+    fn call(&self, leading: bool, idle: usize) {
+        match &self.source {
+            Some(source) if leading => source.wake(),
+            _ if idle > 0 => self.ready.notify_one(),
+            _ => {}
         }
     }
 }
 
-/// Given to the handler: says that the job is about to block (see [`Queue::busy`]).
-pub struct Busy<'a>(&'a dyn Fn());
+/// Given to the handler: marks where the job may block (see [`Queue::blocking`]).
+pub struct Busy<'a> {
+    hook: &'a dyn Fn(bool),
+    depth: Cell<u32>,
+}
 
-impl Busy<'_> {
-    pub fn now(&self) {
-        (self.0)()
+impl<'a> Busy<'a> {
+    /// The worker may block until the guard is dropped (sections may nest).
+    pub fn blocking(&self) -> Blocking<'_, 'a> {
+        if self.depth.get() == 0 {
+            (self.hook)(true);
+        }
+        self.depth.set(self.depth.get() + 1);
+        Blocking(self)
+    }
+}
+
+/// A section where the worker may block; it ends when dropped (also by a panic).
+pub struct Blocking<'b, 'a>(&'b Busy<'a>);
+
+impl Drop for Blocking<'_, '_> {
+    fn drop(&mut self) {
+        let depth = self.0.depth.get().saturating_sub(1);
+        self.0.depth.set(depth);
+        if depth == 0 {
+            (self.0.hook)(false);
+        }
     }
 }
 
@@ -160,6 +207,7 @@ impl<T: Send + 'static> Pool<T> {
                 jobs: VecDeque::with_capacity(capacity.min(4096)),
                 idle: 0,
                 leading: false,
+                active: 0,
                 closed: false,
             }),
             ready: Condvar::new(),
@@ -230,9 +278,14 @@ type Handler<T> = dyn Fn(usize, T, &Busy<'_>) + Send + Sync;
 
 fn work<T>(index: usize, queue: &Queue<T>, handler: &Handler<T>) {
     let mut batch = Vec::new();
-    let busy = || queue.busy();
-    let busy = Busy(&busy);
-    while let Some(job) = queue.take(&mut batch) {
+    let hook = |enter| queue.blocking(enter);
+    let busy = Busy {
+        hook: &hook,
+        depth: Cell::new(0),
+    };
+    let mut done = false;
+    while let Some(job) = queue.take(&mut batch, done) {
+        done = true;
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handler(index, job, &busy))) {
             let what = panic
                 .downcast_ref::<&str>()
@@ -339,7 +392,7 @@ mod tests {
             move |_, job: u32, busy: &Busy<'_>| {
                 if job == 0 {
                     // Job 0 blocks (as a read waiting for a slow client would), saying so.
-                    busy.now();
+                    let _blocking = busy.blocking();
                     let _ = release_rx
                         .lock()
                         .map(|rx| rx.recv_timeout(Duration::from_secs(10)));

@@ -403,9 +403,26 @@ impl Server {
                         }
                     }
                 }
-                io.busy.now();
             }
-            let read = io.transport.read(io.stream, input);
+            // A read that may wait: first without waiting (plain TCP on Unix: a new
+            // connection's request is usually there already); only one that would wait is
+            // a blocking section, for which an idle worker may take over the others.
+            let mut read = None;
+            if !ready && !io.transport.is_tls() && !host::portable_sockets() {
+                match net::read_now(io.stream, input) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    done => read = Some(done),
+                }
+            }
+            let read = match read {
+                Some(done) => done,
+                None if ready => io.transport.read(io.stream, input),
+                None => {
+                    let busy = io.busy;
+                    let _blocking = busy.blocking();
+                    io.transport.read(io.stream, input)
+                }
+            };
             if !ready {
                 now = self.clock.now();
             }
@@ -492,7 +509,7 @@ impl Server {
                 }
             }
             Action::ListDir(dir) => {
-                io.busy.now();
+                let _blocking = io.busy.blocking();
                 let read = self.web.list_dir(&dir);
                 let result = match &read {
                     Ok((entries, unread)) => Ok(Listing {
@@ -504,7 +521,7 @@ impl Server {
                 conn.handle(self.clock.now(), Input::DirListed(result));
             }
             Action::WriteUpload { name, body } => {
-                io.busy.now();
+                let _blocking = io.busy.blocking();
                 let result = self.web.write_upload(&name, &body);
                 conn.handle(self.clock.now(), Input::UploadWritten(result));
             }
@@ -536,9 +553,9 @@ impl Server {
 /// Writes out the buffer (through the transport) and empties it, dropping a client that
 /// reads too slowly.
 fn flush(io: &mut Io<'_>, out: &mut Vec<u8>, watch: &mut WriteWatch) -> io::Result<()> {
-    if out.len() > MAY_BLOCK {
-        io.busy.now();
-    }
+    let busy = io.busy;
+    // A long answer, or one the socket refused once, is a blocking section.
+    let mut blocking = (out.len() > MAY_BLOCK).then(|| busy.blocking());
     let mut pos = 0;
     let result = loop {
         let step = if pos < out.len() {
@@ -558,7 +575,7 @@ fn flush(io: &mut Io<'_>, out: &mut Vec<u8>, watch: &mut WriteWatch) -> io::Resu
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if pace::is_blocked(&e) => {
-                io.busy.now();
+                blocking.get_or_insert_with(|| busy.blocking());
                 if let Err(e) = watch.check() {
                     break Err(e);
                 }
@@ -586,7 +603,8 @@ fn send_body(
             Ok(())
         }
         Body::File(f) => {
-            io.busy.now();
+            let busy = io.busy;
+            let _blocking = busy.blocking();
             // Cork while the head and the body go out, so the kernel sends full segments.
             set_cork(io.stream, true);
             let result =
@@ -598,7 +616,8 @@ fn send_body(
         #[cfg(feature = "s3")]
         Body::Remote(store, name) => {
             // Streamed from the object store: its reader, copied in chunks.
-            io.busy.now();
+            let busy = io.busy;
+            let _blocking = busy.blocking();
             flush(io, out, watch)?;
             let mut reader = store.get(name, offset, len)?;
             let mut left = len;
@@ -660,7 +679,7 @@ fn send_file_all(
 /// and a worker should not wait then.
 fn linger(stream: &TcpStream, busy: &Busy<'_>) {
     if net::has_unread(stream) {
-        busy.now();
+        let _blocking = busy.blocking();
         host::linger::linger(stream);
     }
 }
