@@ -972,7 +972,7 @@ pub fn busy_workers_and_full_queue_give_503(bin: &str) {
         &["--threads", "1", "--queue", "1", "--max-connections", "2"],
     );
     // `a` holds the worker without a request yet (a keep-alive connection between
-    // requests would be parked to free it: see idle_keep_alive_yields_its_worker).
+    // requests is parked and frees it: see hostile::idle_keep_alive_clients_do_not_hold_the_workers).
     let mut a = s.connect();
     thread::sleep(Duration::from_millis(100));
     let mut b = s.connect();
