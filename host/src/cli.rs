@@ -20,6 +20,10 @@ pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_THREADS: usize = 10;
 
+/// The listen backlog asked for on Unix (see [`Args::listen`]).
+#[cfg(unix)]
+pub const BACKLOG: i32 = 4096;
+
 /// The server's command line.
 #[derive(clap::Parser, Debug, Clone, PartialEq, Eq)]
 #[command(
@@ -285,7 +289,9 @@ impl Args {
     }
 
     /// Binds the listening socket (address reuse on, as usual for servers), or says in
-    /// one line why not.
+    /// one line why not. On Unix its backlog is raised to [`BACKLOG`] (std's 128 is
+    /// smaller than a burst of connects: the rest would wait a SYN retransmit, 1 s and
+    /// more).
     pub fn listen(&self) -> Result<TcpListener, String> {
         let host = self.host();
         let port = self.port();
@@ -303,7 +309,15 @@ impl Args {
                 TcpListener::bind(addr)
             };
             match bound {
-                Ok(l) => return Ok(l),
+                Ok(l) => {
+                    // Listening again on a listening socket only changes its backlog
+                    // (capped by the kernel's somaxconn); failing leaves std's.
+                    #[cfg(unix)]
+                    if let Err(e) = rustix::net::listen(&l, BACKLOG) {
+                        log::warn!("could not raise the listen backlog: {e}");
+                    }
+                    return Ok(l);
+                }
                 Err(e) => last = Some((addr, e)),
             }
         }

@@ -30,10 +30,10 @@
 //!
 //! Platforms: the reactor is epoll on Linux, and the `polling` crate elsewhere (kqueue on
 //! macOS and FreeBSD, IOCP on Windows) and on Linux with `PORTABLE_IO=1`; the code here
-//! is the same on all but for two Unix-only calls. The shutdown descriptor is waited on
+//! is the same on all but for one Unix-only call. The shutdown descriptor is waited on
 //! as readable; with portable sockets ([`host::portable_sockets`]: Windows, and Linux
-//! with `PORTABLE_IO=1`) the shutdown flag is checked every 100 ms instead. And on Unix the listen backlog is raised to 4096 by calling `listen(2)`
-//! again; Windows keeps std's. The file body goes by `host::sendfile` (see there).
+//! with `PORTABLE_IO=1`) the shutdown flag is checked every 100 ms instead. The listen backlog is raised to 4096 on Unix by
+//! `host::cli::Args::listen` (both runtimes); Windows keeps std's. The file body goes by `host::sendfile` (see there).
 
 mod conn;
 mod files;
@@ -61,9 +61,6 @@ use crate::reactor::{Io, Timer};
 
 /// Pause after a failed `accept` (e.g. EMFILE) before trying again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-/// The listen backlog (std's default is smaller than a burst of connects).
-#[cfg(unix)]
-const BACKLOG: i32 = 4096;
 /// Without a shutdown descriptor to wait on, how often the flag is checked.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
@@ -90,11 +87,6 @@ pub fn run(args: &Args) -> ExitCode {
     // Only once the port is ours: a second copy started by mistake must not touch the
     // running server's uploads.
     web.clean_up();
-    // Re-listening on a listening socket only changes its backlog (Unix).
-    #[cfg(unix)]
-    if let Err(e) = rustix::net::listen(&listener, BACKLOG) {
-        warn!("could not raise the listen backlog: {e}");
-    }
     if let Err(e) = listener.set_nonblocking(true) {
         cli::fail(&format!(
             "cannot make the listening socket non-blocking: {e}"
