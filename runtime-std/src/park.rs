@@ -101,7 +101,7 @@ impl Parking {
         let mut table = self.lock();
         if table.closed {
             drop(table);
-            self.close(job);
+            self.forget(&job.stream, job.key);
             return;
         }
         let (key, first) = match job.key {
@@ -117,7 +117,7 @@ impl Parking {
         if let Err(e) = self.poller.arm(&job.stream, key, first) {
             drop(table);
             error!("{} cannot be watched between requests: {e}", job.peer);
-            self.close(job);
+            self.forget(&job.stream, job.key);
             return;
         }
         if first {
@@ -127,16 +127,12 @@ impl Parking {
         table.jobs.insert(key, job);
     }
 
-    /// Closes an idle connection that is not in the table.
-    fn close(&self, job: Job) {
-        if job.key.is_some() {
-            self.poller.forget(&job.stream);
+    /// A connection is closing (not in the table): if it was ever parked (`key`), its
+    /// registration in the poller goes first.
+    pub fn forget(&self, stream: &TcpStream, key: Option<usize>) {
+        if key.is_some() {
+            self.poller.forget(stream);
         }
-    }
-
-    /// A connection that was parked once is closing: its registration goes first.
-    pub fn forget(&self, stream: &TcpStream) {
-        self.poller.forget(stream);
     }
 
     /// Shutdown: closes every parked connection, parks nothing more, and wakes the

@@ -97,19 +97,6 @@ const MAY_BLOCK: usize = 64 * 1024;
 /// whether it can park it.
 const CHECK: Duration = Duration::from_millis(100);
 
-/// How a job came to its worker.
-#[derive(Clone, Copy)]
-struct Woken {
-    /// Back from the poller: the socket has something to read; read it before anything
-    /// else (a job with a key comes from nowhere else).
-    unread: bool,
-    /// And that read finds its bytes (or the end) at once: plain TCP. Not so under TLS,
-    /// whose read may wait for the rest of a record.
-    ready: bool,
-    /// The time the poller's wait returned.
-    at: Option<Now>,
-}
-
 /// How a worker's turn with a connection ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Ended {
@@ -175,11 +162,6 @@ impl Server {
             key,
             woke,
         } = job;
-        let woken = Woken {
-            unread: key.is_some(),
-            ready: key.is_some() && conn.as_ref().is_some_and(|c| !c.1.is_tls()),
-            at: woke,
-        };
         let (mut state, handshake_until) = match conn {
             Some(state) => (state, None),
             None => {
@@ -219,7 +201,7 @@ impl Server {
                 busy,
                 parking,
             };
-            let ended = self.drive(conn, &mut io, slot, input, out, woken);
+            let ended = self.drive(conn, &mut io, slot, input, out, woke);
             if out.capacity() > 1 << 20 {
                 *out = Vec::new();
             }
@@ -234,8 +216,8 @@ impl Server {
                 woke: None,
             };
             parking.park(job);
-        } else if key.is_some() {
-            parking.forget(&stream);
+        } else {
+            parking.forget(&stream, key);
         }
     }
 
@@ -263,13 +245,14 @@ impl Server {
         slot: Option<&Slot>,
         input: &mut [u8],
         out: &mut Vec<u8>,
-        woken: Woken,
+        woke: Option<Now>,
     ) -> Ended {
-        let Woken {
-            mut unread,
-            mut ready,
-            at,
-        } = woken;
+        // Back from the poller (with the time its wait returned): the socket has
+        // something to read; read it before anything else. That read finds its bytes (or
+        // the end) at once on plain TCP; not so under TLS, whose read may wait for the
+        // rest of a record.
+        let mut unread = woke.is_some();
+        let mut ready = unread && !io.transport.is_tls();
         // The worker's slot holds the connection only while a read may block in it (so
         // that shutdown can end that read), not for a request that is already there.
         let mut registered: Option<Registered<'_>> = None;
@@ -277,7 +260,7 @@ impl Server {
         let mut drained = false;
         // The clocks are read after each read or write that may have waited, not per
         // input; a connection back from the poller starts with the time of that wait.
-        let mut now = at.unwrap_or_else(|| self.clock.now());
+        let mut now = woke.unwrap_or_else(|| self.clock.now());
         loop {
             if !drained && self.shutdown.requested() {
                 // The answer in progress says `Connection: close`; an idle one closes.
@@ -376,23 +359,23 @@ impl Server {
                 // Portable sockets: look at the shutdown flag at least this often.
                 remaining = remaining.min(cap);
             }
-            // Re-arm SO_RCVTIMEO only when it would wake us too late or much too early
-            // (never for a read that cannot wait: the first after the poller's event).
-            let rearm = !ready
-                && match read_timeout {
-                    None => true,
-                    Some(t) => t > remaining + remaining / 16 || t < remaining / 2,
-                };
-            if rearm {
-                if io.stream.set_read_timeout(Some(remaining)).is_err() {
-                    return Ended::Done;
+            // A read back from the poller finds its bytes at once. Any other is tried first
+            // without waiting (plain TCP on Unix: a new connection's request is usually
+            // there already); only one that would wait fills the shutdown slot, sets
+            // SO_RCVTIMEO and is a blocking section (an idle worker may take over).
+            let mut read = None;
+            if ready {
+                read = Some(io.transport.read(io.stream, input));
+            } else if !io.transport.is_tls() && !host::portable_sockets() {
+                match net::read_now(io.stream, input) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    done => read = Some(done),
                 }
-                read_timeout = Some(remaining);
             }
-            if !ready {
-                // This read may wait for the client.
-                if registered.is_none() {
-                    if let Some(slot) = slot {
+            let read = match read {
+                Some(done) => done,
+                None => {
+                    if let (None, Some(slot)) = (&registered, slot) {
                         slot.idle.store(conn.is_idle(), Ordering::SeqCst);
                         *slot.stream.lock().unwrap_or_else(PoisonError::into_inner) =
                             Some(Arc::clone(io.stream));
@@ -402,22 +385,18 @@ impl Server {
                             continue;
                         }
                     }
-                }
-            }
-            // A read that may wait: first without waiting (plain TCP on Unix: a new
-            // connection's request is usually there already); only one that would wait is
-            // a blocking section, for which an idle worker may take over the others.
-            let mut read = None;
-            if !ready && !io.transport.is_tls() && !host::portable_sockets() {
-                match net::read_now(io.stream, input) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    done => read = Some(done),
-                }
-            }
-            let read = match read {
-                Some(done) => done,
-                None if ready => io.transport.read(io.stream, input),
-                None => {
+                    // Re-arm SO_RCVTIMEO only when it would wake us too late or much too
+                    // early.
+                    let rearm = match read_timeout {
+                        None => true,
+                        Some(t) => t > remaining + remaining / 16 || t < remaining / 2,
+                    };
+                    if rearm {
+                        if io.stream.set_read_timeout(Some(remaining)).is_err() {
+                            return Ended::Done;
+                        }
+                        read_timeout = Some(remaining);
+                    }
                     let busy = io.busy;
                     let _blocking = busy.blocking();
                     io.transport.read(io.stream, input)
