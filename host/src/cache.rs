@@ -14,10 +14,11 @@
 //! the cache — with the bytes of the file that was opened below the root, never with the
 //! other's.
 //!
-//! On Linux a runtime that reads change notifications in its event loop (runtime-smol)
-//! can turn the cache's watch on ([`FileCache::watch_changes`], see `cache/watch.rs`):
-//! an entry then stays good without any system call until an inotify event near it, and
-//! one `fstatat` confirms it again after one.
+//! On Linux the cache's watch is on for both runtimes ([`FileCache::watch_changes`], see
+//! `cache/watch.rs`): runtime-smol's reactors read its notifications before the requests
+//! that came after them (`fresh` reads), runtime-std's workers read what is queued before
+//! each open ([`FileCache::catch_up`]). An entry then stays good without any system call
+//! until an inotify event near it, and one `fstatat` confirms it again after one.
 //!
 //! runtime-smol measured what it saves: with every open on the blocking pool, 19–24 µs
 //! of server CPU per keep-alive small-file request; with the cache, 8–10 µs.
@@ -31,16 +32,16 @@ use log::{error, info, warn};
 use protocol::{FileError, FileMeta, SafePath};
 
 use crate::files::Root;
+use crate::limits::CACHE_ENTRIES;
 
 #[cfg(target_os = "linux")]
 mod watch;
 
 /// Files up to this size are read into memory when opened (and sent from there).
 pub const SMALL: u64 = 64 * 1024;
-/// The cache holds at most this many entries and bytes, and open descriptors of large
-/// files up to a quarter of the process's descriptor limit (see [`fd_budget`]); past a
-/// bound it forgets the entries unused longest.
-const CACHE_ENTRIES: usize = 1024;
+/// The cache holds at most [`CACHE_ENTRIES`] entries and this many bytes, and open
+/// descriptors of large files up to a quarter of the process's descriptor limit (see
+/// [`crate::limits::fd_budget`]); past a bound it forgets the entries unused longest.
 const CACHE_BYTES: usize = 16 << 20;
 /// An entry unused this long is forgotten (its descriptor closed) at the next miss.
 const IDLE_EXPIRY: Duration = Duration::from_secs(60);
@@ -55,6 +56,9 @@ const CACHE_SWITCH: &str = "FILE_CACHE";
 pub struct Opened {
     pub meta: FileMeta,
     pub body: Body,
+    /// Its compressed variants (`--compress`), made on demand: they live as long as
+    /// this version of the file is the one the cache serves.
+    pub variants: crate::compress::Variants,
 }
 
 #[derive(Debug)]
@@ -96,12 +100,6 @@ pub struct FileCache {
     watch: std::sync::OnceLock<Option<watch::Watch>>,
 }
 
-/// How many descriptors of large files the cache may keep open: a quarter of the
-/// process's limit (after `host::limits::raise_nofile`), at most [`CACHE_ENTRIES`].
-pub fn fd_budget() -> usize {
-    (crate::limits::nofile() / 4).clamp(4, CACHE_ENTRIES as u64) as usize
-}
-
 impl FileCache {
     /// A cache for `root` (off when `FILE_CACHE=off`, or when the root cannot be opened
     /// a second time).
@@ -120,7 +118,7 @@ impl FileCache {
         };
         FileCache {
             dir,
-            cache: Mutex::new(Cache::new(fd_budget())),
+            cache: Mutex::new(Cache::new(crate::limits::fd_budget(CACHE_ENTRIES))),
             #[cfg(target_os = "linux")]
             watch: std::sync::OnceLock::new(),
         }
@@ -187,6 +185,17 @@ impl FileCache {
     /// runtime read every notification that came before this request (`notified`);
     /// else if one `fstatat` shows the file unchanged.
     pub fn cached(&self, rel: &str, notified: bool) -> Option<Result<Arc<Opened>, FileError>> {
+        let found = self.lookup(rel, notified);
+        let count = match found {
+            Some(_) => crate::ops::Count::CacheHits,
+            None => crate::ops::Count::CacheMisses,
+        };
+        crate::ops::count(count, 1);
+        found
+    }
+
+    /// [`FileCache::cached`], uncounted.
+    fn lookup(&self, rel: &str, notified: bool) -> Option<Result<Arc<Opened>, FileError>> {
         let dir = self.dir.as_ref()?;
         // Read before the check: a change during it moves the generation past this.
         let generation = self.generation();
@@ -421,7 +430,15 @@ pub fn load(root: &Root, path: &SafePath) -> Loaded {
     } else {
         Body::File(file)
     };
-    Loaded(Ok(Arc::new(Opened { meta, body })), id)
+    let variants = Default::default();
+    Loaded(
+        Ok(Arc::new(Opened {
+            meta,
+            body,
+            variants,
+        })),
+        id,
+    )
 }
 
 /// Reads up to `len` bytes from the start of `file` (fewer if it is shorter now).

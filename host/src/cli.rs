@@ -1,28 +1,25 @@
-//! The command line of SPEC "Command line", defined once for both runtimes:
+//! The command line of SPEC "Command line", one clap definition for both runtimes:
 //!
 //! ```text
 //! runtime-std [PORT] [HOST] [MAX_THREADS] [OPTIONS]
 //! ```
 //!
-//! The positionals keep the seed's order and defaults (8080, 127.0.0.1, 10); `--port`,
-//! `--host` and `--threads` say the same by name and win over the positionals. Bad
-//! arguments are clap's usage error (exit 2); [`Args::open_root`] and [`Args::listen`]
-//! turn a missing root or a busy port into one clear line for [`fail`] (exit 1).
+//! The positionals keep the seed's order and defaults (8080, 127.0.0.1, 10); `--port`
+//! (`-p`), `--host` (`--bind`, `-b`) and `--threads` (`-t`) say the same by name and win
+//! over the positionals. Every option can also come from the environment (`RFS_PORT`)
+//! and from the TOML file of `--config FILE`, under the command line: see [`layers`].
+//! Bad arguments, a bad variable or a bad key are clap's usage error (exit 2). What the
+//! arguments build (the core's settings, the root, HTTPS, the store, the listening
+//! socket) is [`crate::start`]'s.
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+pub mod layers;
+
 use std::path::PathBuf;
-
-use crate::files::Root;
 
 /// Default port, host and worker count: the seed's.
 pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_THREADS: usize = 10;
-
-/// The listen backlog asked for on Unix (see [`Args::listen`]).
-#[cfg(unix)]
-pub const BACKLOG: i32 = 4096;
 
 /// The server's command line.
 #[derive(clap::Parser, Debug, Clone, PartialEq, Eq)]
@@ -30,7 +27,12 @@ pub const BACKLOG: i32 = 4096;
     version,
     about = "A hardened HTTP/1.1 file and upload server.",
     long_about = "A hardened HTTP/1.1 file and upload server: serves the files below --root, \
-                  accepts JSON uploads at POST /upload into ROOT/uploads/."
+                  accepts JSON uploads at POST /upload into ROOT/uploads/.",
+    after_help = "Every option can also be set in the environment as RFS_ + its long name in \
+                  upper snake case (RFS_PORT, RFS_DIR_LISTING=true; a repeatable one takes one \
+                  value a line), or as a key of the TOML file of --config (dir-listing = true, \
+                  header = [\"X-A: 1\"]). The command line wins, then the environment, then \
+                  the file."
 )]
 pub struct Args {
     /// Port to listen on (0: any free port) [default: 8080]
@@ -44,17 +46,22 @@ pub struct Args {
     pub threads_arg: Option<u32>,
 
     /// Port to listen on; wins over the positional PORT
-    #[arg(long = "port", value_name = "PORT")]
+    #[arg(short = 'p', long = "port", value_name = "PORT")]
     pub port_flag: Option<u16>,
     /// Address to bind; wins over the positional HOST
-    #[arg(long = "host", value_name = "HOST")]
+    #[arg(
+        short = 'b',
+        long = "host",
+        visible_alias = "bind",
+        value_name = "HOST"
+    )]
     pub host_flag: Option<String>,
     /// Worker threads; wins over the positional MAX_THREADS
-    #[arg(long = "threads", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(short = 't', long = "threads", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub threads_flag: Option<u32>,
 
     /// The web root directory
-    #[arg(long, value_name = "DIR", default_value = "resources")]
+    #[arg(short = 'd', long, value_name = "DIR", default_value = "resources")]
     pub root: PathBuf,
     /// Close a connection after this many seconds without a byte from the client
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -72,12 +79,16 @@ pub struct Args {
     /// 503 [default: 64]
     #[arg(long = "queue", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=65_536))]
     pub queue_flag: Option<u32>,
-    /// runtime-smol only: open connections before new ones get 503 [default: 10000]
+    /// Open connections before new ones get 503 [default: 10000; capped to what the
+    /// open-file limit allows]
     #[arg(long = "max-connections", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections_flag: Option<u32>,
     /// The largest request body accepted, in bytes (larger: 413); at most 1 GiB
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(0..=1 << 30))]
     pub max_body: u64,
+    /// The largest streamed upload (PUT, a file of a form), in bytes (larger: 413)
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1..=1 << 42))]
+    pub max_upload: u64,
     /// Memory all upload bodies in flight may hold together, in bytes (past it: 503)
     #[arg(long, value_name = "BYTES", default_value_t = protocol::DEFAULT_BODY_BUDGET, value_parser = clap::value_parser!(u64).range(1024..=1 << 40))]
     pub max_body_memory: u64,
@@ -113,6 +124,101 @@ pub struct Args {
     /// `Cache-Control` sent with file responses; an empty value sends none
     #[arg(long, value_name = "VALUE", default_value = "no-cache", value_parser = header_value)]
     pub cache_control: String,
+
+    /// An access rule: USER:HASH@PATH[:ro|:rw], or @PATH[:ro|:rw] for anyone without
+    /// credentials (repeatable). HASH is an argon2id or bcrypt PHC string
+    /// (--hash-password makes one); PATH defaults to /, the permission to ro. With any
+    /// rule, only the rules grant access
+    #[arg(short = 'a', long = "auth", value_name = "RULE", value_parser = auth_rule)]
+    pub auth: Vec<protocol::Rule>,
+    /// A file of access rules, one a line (# comments); read again on SIGHUP (a bad file
+    /// keeps the old rules)
+    #[arg(long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Read a password from standard input, print its argon2id hash for --auth, and exit
+    #[arg(long)]
+    pub hash_password: bool,
+    /// An origin whose pages may read the answers (CORS; repeatable; * for any)
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors: Vec<String>,
+    /// A header added to every answer, as 'Name: value' (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = extra_header)]
+    pub header: Vec<(String, String)>,
+    /// Answer a GET of a missing path without an extension with /index.html (for
+    /// single-page applications that route on the client)
+    #[arg(long)]
+    pub spa: bool,
+    /// Compress text answers of 1 KiB or more on the fly (zstd, br, gzip, as the client
+    /// prefers)
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
+    pub compress: bool,
+    /// Speak HTTP/2: ALPN h2 (then http/1.1) over TLS, and a connection that opens with
+    /// the HTTP/2 preface in clear text (prior knowledge)
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
+    pub http2: bool,
+
+    /// Listen on ADDR instead of PORT and HOST (repeatable): HOST:PORT, [IPV6]:PORT
+    /// ([::] takes IPv4 too where the system allows), or unix:PATH. Sockets passed by
+    /// systemd (LISTEN_FDS) replace them
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["port_arg", "host_arg", "port_flag", "host_flag"])]
+    pub listen: Vec<crate::listen::ListenAddr>,
+    /// Read options from this TOML file: keys are the long names (`root = "www"`,
+    /// `dir-listing = true`, `header = ["X-A: 1"]`); the command line and the RFS_
+    /// variables win over it
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Serve Prometheus metrics at /metrics, and /healthz and /readyz, in plain HTTP on
+    /// this address (HOST:PORT; a bare PORT is 127.0.0.1:PORT)
+    #[arg(long, value_name = "ADDR", value_parser = crate::ops::serve::parse_addr)]
+    pub metrics: Option<String>,
+    /// Write one line per request to this file (- for standard output); SIGUSR1 reopens
+    /// it (log rotation)
+    #[arg(long, value_name = "PATH|-")]
+    pub access_log: Option<PathBuf>,
+    /// The access log's format: combined (what GoAccess and most tools read), common, or
+    /// json (one object a line)
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::ops::Format::Combined)]
+    pub log_format: crate::ops::Format,
+}
+
+/// `on` or `off` (or another spelling of a boolean, as in the environment: `true`,
+/// `false`, `yes`, `no`, `1`, `0`).
+fn on_off(s: &str) -> Result<bool, String> {
+    layers::parse_bool(s).ok_or_else(|| "expected on or off".to_string())
+}
+
+/// An access rule of `--auth` (a plain password is refused with a hint).
+fn auth_rule(s: &str) -> Result<protocol::Rule, String> {
+    protocol::parse_rule(s).map_err(|e| e.to_string())
+}
+
+/// A `--header 'Name: value'`: a token name, a value without CR or LF; the fields that
+/// frame the message or belong to the connection are the server's own.
+fn extra_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| "expected 'Name: value'".to_string())?;
+    let name = name.trim();
+    if name.is_empty() || !name.bytes().all(protocol::is_token_byte) {
+        return Err(format!("{name:?} is not a header name"));
+    }
+    const OWN: &[&str] = &[
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "date",
+        "te",
+        "trailer",
+        "proxy-connection",
+    ];
+    if OWN.iter().any(|o| o.eq_ignore_ascii_case(name)) {
+        return Err(format!(
+            "{name} frames the answer or belongs to the connection: the server sets it"
+        ));
+    }
+    Ok((name.to_string(), header_value(value)?))
 }
 
 /// Which binary is parsing its command line: each names itself in `--help` and
@@ -139,37 +245,52 @@ pub const DEFAULT_QUEUE: u32 = 64;
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
 
 impl Args {
-    /// Parses the process's arguments for `runtime`; a bad argument, or a flag only the
-    /// other runtime uses, is clap's usage error (exit 2).
+    /// Parses the process's arguments for `runtime`, with the `RFS_*` variables of its
+    /// environment and the file of `--config` under them; a bad argument, variable or key,
+    /// or a flag only the other runtime uses, is clap's usage error (exit 2).
     pub fn parse_for(runtime: Runtime) -> Args {
-        match Args::try_parse_for(runtime, std::env::args_os()) {
+        match Args::try_parse_with(runtime, std::env::args_os(), |name| std::env::var_os(name)) {
             Ok(args) => args,
             Err(e) => e.exit(),
         }
     }
 
-    /// [`Args::parse_for`] on the given arguments (the first is the program name).
+    /// [`Args::parse_for`] on the given arguments (the first is the program name) and an
+    /// empty environment: the command line and the file of `--config` only.
     pub fn try_parse_for<I, T>(runtime: Runtime, argv: I) -> Result<Args, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        use clap::{CommandFactory, FromArgMatches};
-        let mut command = Args::command()
-            .name(runtime.name())
-            .bin_name(runtime.name());
-        let matches = command.try_get_matches_from_mut(argv)?;
-        let args = Args::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+        Args::try_parse_with(runtime, argv, |_| None)
+    }
+
+    /// [`Args::parse_for`] on the given arguments and the environment `env` looks
+    /// variables up in.
+    pub fn try_parse_with<I, T>(
+        runtime: Runtime,
+        argv: I,
+        env: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::FromArgMatches;
+        let mut command = Args::command_for(runtime);
+        let argv = argv.into_iter().map(Into::into).collect();
+        let resolved = layers::resolve(&mut command, argv, &env)?;
+        let args = Args::from_arg_matches(&resolved.matches).map_err(|e| e.format(&mut command))?;
         let other = match runtime {
-            Runtime::Std if args.max_connections_flag.is_some() => {
-                Some(("--max-connections", "runtime-smol"))
+            Runtime::Smol if args.queue_flag.is_some() => {
+                Some(("--queue", "runtime-std", resolved.origin("queue_flag")))
             }
-            Runtime::Smol if args.queue_flag.is_some() => Some(("--queue", "runtime-std")),
             _ => None,
         };
-        if let Some((flag, owner)) = other {
+        if let Some((flag, owner, origin)) = other {
+            let from = origin.map(|o| format!(" (from {o})")).unwrap_or_default();
             let message = format!(
-                "{flag} applies to {owner} only; {} does not use it",
+                "{flag}{from} applies to {owner} only; {} does not use it",
                 runtime.name()
             );
             return Err(command.error(clap::error::ErrorKind::ArgumentConflict, message));
@@ -177,12 +298,22 @@ impl Args {
         Ok(args)
     }
 
+    /// The clap definition as `runtime` shows it: its name, and each option's variable
+    /// in its help.
+    pub fn command_for(runtime: Runtime) -> clap::Command {
+        use clap::CommandFactory;
+        Args::command()
+            .name(runtime.name())
+            .bin_name(runtime.name())
+            .mut_args(layers::annotate)
+    }
+
     /// runtime-std's pending-connection queue.
     pub fn queue(&self) -> usize {
         self.queue_flag.unwrap_or(DEFAULT_QUEUE) as usize
     }
 
-    /// runtime-smol's open-connection limit.
+    /// The open-connection limit (both runtimes).
     pub fn max_connections(&self) -> usize {
         self.max_connections_flag.unwrap_or(DEFAULT_MAX_CONNECTIONS) as usize
     }
@@ -206,153 +337,6 @@ impl Args {
             .or(self.threads_arg)
             .map_or(DEFAULT_THREADS, |n| n.max(1) as usize)
     }
-
-    /// The core's settings for a server that ended up on `actual_port`.
-    pub fn config(&self, actual_port: u16) -> protocol::Config {
-        let mut config = protocol::Config::new(self.host(), actual_port, &self.allow_host);
-        config.idle_timeout_ms = self.idle_timeout.saturating_mul(1000);
-        config.head_timeout_ms = self.head_timeout.saturating_mul(1000);
-        config.body_timeout_ms = self.body_timeout.saturating_mul(1000);
-        config.max_requests = self.max_requests.max(1);
-        config.max_body = self.max_body;
-        config.cache_control = self.cache_control.clone();
-        config.dir_listing = self.dir_listing;
-        config.body_budget = std::sync::Arc::new(protocol::BodyBudget::new(self.max_body_memory));
-        config.path_rules = if cfg!(windows) {
-            protocol::PathRules::Windows
-        } else {
-            protocol::PathRules::Posix
-        };
-        config
-    }
-
-    /// The HTTPS side, if asked for: the certificate loaded (or made) and checked, or
-    /// one line saying why not — before the port is bound.
-    #[cfg(feature = "tls")]
-    pub fn tls(&self) -> Result<Option<std::sync::Arc<crate::tls::Tls>>, String> {
-        let source = match (&self.tls_cert, &self.tls_key, self.tls_self_signed) {
-            (Some(cert), Some(key), _) => crate::tls::Source::Files {
-                cert: cert.clone(),
-                key: key.clone(),
-            },
-            (_, _, true) => {
-                let mut names = vec!["localhost".to_string()];
-                let bare = self.host().trim_start_matches('[').trim_end_matches(']');
-                if !matches!(bare, "0.0.0.0" | "::") && bare != "localhost" {
-                    names.push(bare.to_string());
-                }
-                names.extend(self.allow_host.iter().cloned());
-                crate::tls::Source::SelfSigned { names }
-            }
-            _ => return Ok(None),
-        };
-        crate::tls::Tls::new(source).map(|t| Some(std::sync::Arc::new(t)))
-    }
-
-    /// Without the `tls` feature, asking for HTTPS is a start-up error.
-    #[cfg(not(feature = "tls"))]
-    pub fn tls(&self) -> Result<Option<std::sync::Arc<NoTls>>, String> {
-        if self.tls_cert.is_some() || self.tls_self_signed {
-            return Err("this build has no HTTPS (built without the tls feature)".into());
-        }
-        Ok(None)
-    }
-
-    /// The web root with its upload store, or one line saying why not (before binding).
-    pub fn web_root(
-        &self,
-        root: crate::files::Root,
-    ) -> Result<std::sync::Arc<crate::webroot::WebRoot>, String> {
-        #[cfg(feature = "s3")]
-        {
-            let store =
-                crate::store::UploadStore::from_flag(self.upload_store.as_deref(), root.path())?;
-            Ok(crate::webroot::WebRoot::with_store(root, store))
-        }
-        #[cfg(not(feature = "s3"))]
-        {
-            if self
-                .upload_store
-                .as_deref()
-                .is_some_and(|s| !s.starts_with("dir:"))
-            {
-                return Err("this build has no object store (built without the s3 feature)".into());
-            }
-            Ok(crate::webroot::WebRoot::new(root))
-        }
-    }
-
-    /// Opens the web root, or says in one line why not.
-    pub fn open_root(&self) -> Result<Root, String> {
-        Root::new(&self.root)
-            .map_err(|e| format!("cannot use web root {}: {e}", self.root.display()))
-    }
-
-    /// Binds the listening socket (address reuse on, as usual for servers), or says in
-    /// one line why not. On Unix its backlog is raised to [`BACKLOG`] (std's 128 is
-    /// smaller than a burst of connects: the rest would wait a SYN retransmit, 1 s and
-    /// more).
-    pub fn listen(&self) -> Result<TcpListener, String> {
-        let host = self.host();
-        let port = self.port();
-        // `[::1]` and `::1` both mean the IPv6 loopback.
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = (bare, port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve host {host}: {e}"))?
-            .collect();
-        let mut last = None;
-        for addr in &addrs {
-            let bound = if self.reuse_port {
-                bind_reuse_port(*addr)
-            } else {
-                TcpListener::bind(addr)
-            };
-            match bound {
-                Ok(l) => {
-                    // Listening again on a listening socket only changes its backlog
-                    // (capped by the kernel's somaxconn); failing leaves std's.
-                    #[cfg(unix)]
-                    if let Err(e) = rustix::net::listen(&l, BACKLOG) {
-                        log::warn!("could not raise the listen backlog: {e}");
-                    }
-                    return Ok(l);
-                }
-                Err(e) => last = Some((addr, e)),
-            }
-        }
-        Err(match last {
-            Some((addr, e)) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                format!("cannot listen on {addr}: the port is already in use")
-            }
-            Some((addr, e)) => format!("cannot listen on {addr}: {e}"),
-            None => format!("cannot resolve host {host}: no address"),
-        })
-    }
-}
-
-/// A listener with `SO_REUSEPORT`, so that several server processes share one port (the
-/// kernel spreads new connections across them).
-#[cfg(unix)]
-fn bind_reuse_port(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    use rustix::net::{sockopt, AddressFamily, SocketType};
-    let family = if addr.is_ipv4() {
-        AddressFamily::INET
-    } else {
-        AddressFamily::INET6
-    };
-    let fd = rustix::net::socket(family, SocketType::STREAM, None)?;
-    sockopt::set_socket_reuseaddr(&fd, true)?;
-    sockopt::set_socket_reuseport(&fd, true)?;
-    rustix::net::bind(&fd, &addr)?;
-    rustix::net::listen(&fd, 1024)?;
-    Ok(TcpListener::from(fd))
-}
-
-/// `SO_REUSEPORT` is a Unix option.
-#[cfg(not(unix))]
-fn bind_reuse_port(_addr: SocketAddr) -> std::io::Result<TcpListener> {
-    Err(std::io::Error::other("--reuse-port needs a Unix platform"))
 }
 
 /// A header value given on the command line: visible ASCII, spaces and tabs only (no
@@ -365,45 +349,11 @@ fn header_value(s: &str) -> Result<String, String> {
     }
 }
 
-/// Whether the server speaks HTTPS, and what the start line adds (a self-signed
-/// certificate's fingerprint, for a person to compare in the browser).
-#[cfg(feature = "tls")]
-pub fn tls_note(tls: Option<&crate::tls::Tls>) -> (bool, String) {
-    match tls {
-        Some(t) if t.self_signed() => (
-            true,
-            format!(
-                "self-signed certificate, SHA-256 fingerprint {}",
-                t.fingerprint()
-            ),
-        ),
-        Some(_) => (true, String::new()),
-        None => (false, String::new()),
-    }
-}
-
-/// What stands for the TLS side in a build without the `tls` feature (never made).
-#[cfg(not(feature = "tls"))]
-pub enum NoTls {}
-
-/// Without the `tls` feature: plain HTTP.
-#[cfg(not(feature = "tls"))]
-pub fn tls_note(_tls: Option<&NoTls>) -> (bool, String) {
-    (false, String::new())
-}
-
-/// Prints the one stdout line that says where the server listens, `listening on
-/// http://ADDR` (or `https://`, then with `note`, such as a self-signed certificate's
-/// fingerprint), and flushes it; tests and scripts read it.
-pub fn announce(addr: SocketAddr, https: bool, note: &str) {
-    let mut out = std::io::stdout().lock();
-    let scheme = if https { "https" } else { "http" };
-    if note.is_empty() {
-        let _ = writeln!(out, "listening on {scheme}://{addr}");
-    } else {
-        let _ = writeln!(out, "listening on {scheme}://{addr} ({note})");
-    }
-    let _ = out.flush();
+/// Prints one line to stderr and exits with status 2 (a usage error: a value that
+/// cannot be used, found after clap's own checks).
+pub fn usage(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(2)
 }
 
 /// Prints one line to stderr and exits with status 1 (a start-up failure).
@@ -434,8 +384,12 @@ mod tests {
         let e = smol(&["--queue", "5"]).expect_err("--queue is runtime-std's");
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("runtime-std only"), "{e}");
-        let e = parse(&["--max-connections", "5"]).expect_err("runtime-smol's");
-        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            parse(&["--max-connections", "5"])
+                .expect("both take it")
+                .max_connections(),
+            5
+        );
         assert_eq!(
             smol(&["--max-connections", "5"])
                 .expect("ok")
@@ -498,6 +452,19 @@ mod tests {
     }
 
     #[test]
+    fn short_flags_and_the_bind_alias() {
+        let a = parse(&["-p", "1", "-b", "::1", "-t", "3", "-d", "/srv/www"]).expect("short");
+        assert_eq!((a.port(), a.host(), a.threads()), (1, "::1", 3));
+        assert_eq!(a.root, PathBuf::from("/srv/www"));
+        let a = parse(&["--bind", "0.0.0.0"]).expect("--bind");
+        assert_eq!(a.host(), "0.0.0.0");
+        // The flag wins over the positional, whichever comes first.
+        let a = parse(&["-p", "2", "8000", "-b", "::1", "0.0.0.0"]).expect("both");
+        assert_eq!((a.port(), a.host()), (2, "::1"));
+        assert!(parse(&["-t", "0"]).is_err());
+    }
+
+    #[test]
     fn options_reach_the_config() {
         let a = parse(&[
             "--idle-timeout",
@@ -556,37 +523,5 @@ mod tests {
             let e = parse(bad).expect_err("must fail");
             assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
         }
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn reuse_port_lets_two_listeners_share_a_port() {
-        let first = parse(&["--port", "0", "--reuse-port"]).expect("args");
-        let a = first.listen().expect("first");
-        let port = a.local_addr().expect("addr").port().to_string();
-        let b = parse(&["--port", &port, "--reuse-port"]).expect("args");
-        let b = b.listen().expect("a second process on the same port");
-        assert_eq!(b.local_addr().expect("addr").port().to_string(), port);
-        // Without the flag the port is taken.
-        let c = parse(&["--port", &port]).expect("args");
-        assert!(c.listen().expect_err("busy").contains("already in use"));
-    }
-
-    #[test]
-    fn a_busy_port_is_one_clear_line() {
-        let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = taken.local_addr().expect("addr").port().to_string();
-        let a = parse(&["--port", &port]).expect("args");
-        let e = a.listen().expect_err("port in use");
-        assert!(e.contains("already in use"), "{e}");
-        assert!(!e.contains('\n'));
-    }
-
-    #[test]
-    fn a_missing_root_is_one_clear_line() {
-        let a = parse(&["--root", "/nonexistent/www"]).expect("args");
-        let e = a.open_root().expect_err("missing root");
-        assert!(e.contains("/nonexistent/www"), "{e}");
-        assert!(!e.contains('\n'));
     }
 }

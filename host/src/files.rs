@@ -57,12 +57,15 @@ use protocol::{DirEntry, FileError, FileMeta, SafePath, UploadError};
 
 #[cfg(target_os = "linux")]
 mod linux;
+mod stream;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
 mod walk;
 #[cfg(windows)]
 mod windows;
+
+pub use stream::{split_target, UploadFile};
 
 #[cfg(unix)]
 use unix as sys;
@@ -78,6 +81,7 @@ pub const UPLOADS: &str = "uploads";
 pub const TMP_PREFIX: &str = ".tmp-";
 /// On Windows (no advisory locks through std), how old a temporary must be before the
 /// start-up clean-up removes it: an upload is written and renamed within a request.
+#[cfg_attr(not(windows), allow(dead_code))]
 pub const STALE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The canonical web root (and, on Unix, a directory descriptor on it).
@@ -170,6 +174,12 @@ impl Root {
                 "upload {name}: {step} failed in {}/{UPLOADS}: {e}",
                 self.path.display()
             );
+            if matches!(
+                e.kind(),
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+            ) {
+                return Err(UploadError::NoSpace);
+            }
             return Err(UploadError::Other);
         }
         Ok(())
@@ -219,6 +229,9 @@ fn is_plain_name(name: &str) -> bool {
         && !name.contains(['/', '\\', '\0'])
         && Path::new(OsStr::new(name)).file_name() == Some(OsStr::new(name))
 }
+
+#[cfg(test)]
+mod safety_tests;
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,11 @@
 //! runtime needs from the operating system, written once so that `runtime-std` and
 //! `runtime-smol` stay thin drivers that decide no policy of their own:
 //!
+//! - [`auth`]: passwords for `--auth` — argon2id hashing (`--hash-password`), argon2id
+//!   and bcrypt verification, the equal-cost dummy check, the cache of recent checks;
 //! - [`cli`]: the command line of SPEC (one clap definition for both binaries, with the
-//!   flags only one runtime uses named as such), binding, the start line;
+//!   flags only one runtime uses named as such), with the `RFS_*` variables and the
+//!   `--config` file under it ([`cli::layers`]), binding, the start line;
 //! - [`webroot`]: the web root — one door ([`webroot::WebRoot`]) for opening a file below
 //!   it (the open-file cache decides hit or miss inside) and for writing an upload
 //!   atomically without overwriting (invalidating the cache);
@@ -17,7 +20,12 @@
 //! - [`clock`]: [`protocol::Now`] values and random seeds for upload names;
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a flag (and a pollable descriptor on Unix; a
 //!   flag checked every 50 ms on Windows), and the shared drain limit;
-//! - [`linger`]: closing without losing the last answer.
+//! - [`linger`]: closing without losing the last answer;
+//! - [`listen`], [`net`]: where the server listens (`--listen`, PORT/HOST, sockets
+//!   passed by systemd) and the sockets both runtimes accept on and serve (TCP, Unix);
+//! - [`notify`]: systemd's `READY=1` / `STOPPING=1` (`NOTIFY_SOCKET`);
+//! - [`ops`]: `--metrics` (Prometheus, `/healthz`, `/readyz`) and `--access-log`, fed by
+//!   the core's request records.
 //!
 //! Linux takes its fast paths (`openat2(RESOLVE_BENEATH)`, `sendfile`, `TCP_CORK`,
 //! `renameat2(RENAME_NOREPLACE)`); other platforms, and Linux with `PORTABLE_IO=1`,
@@ -31,22 +39,36 @@
 //! See [`sendfile`], and [`portable_sockets`] for what else `PORTABLE_IO=1` switches on
 //! Linux.
 
-pub mod cache;
+// What the runtimes use: start-up, the session and its needs, the event loop, the
+// socket calls, signals, clocks, logging, the command line's errors.
 pub mod cli;
 pub mod clock;
-pub mod files;
-pub mod limits;
+pub mod event;
 pub mod linger;
+pub mod listen;
 pub mod logging;
-pub mod pace;
+pub mod net;
+pub mod notify;
+pub mod ops;
 pub mod sendfile;
+pub mod session;
 pub mod shutdown;
+pub mod start;
+
+// Behind the session: the web root's one door and what is behind it.
+pub(crate) mod archive;
+pub(crate) mod auth;
+pub(crate) mod cache;
+pub(crate) mod compress;
+pub(crate) mod files;
+pub(crate) mod limits;
+pub(crate) mod pace;
+pub(crate) mod rules;
 #[cfg(feature = "s3")]
-pub mod store;
+pub(crate) mod store;
 #[cfg(feature = "tls")]
-pub mod tls;
-pub mod transport;
-pub mod webroot;
+pub(crate) mod tls;
+pub(crate) mod webroot;
 
 /// Whether this process takes the portable paths: always off Linux; on Linux when
 /// `PORTABLE_IO=1` is in the environment (so that CI runs, here, the code macOS, the BSDs

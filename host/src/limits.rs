@@ -2,8 +2,7 @@
 //! directory listing holds a descriptor; with Linux's default soft limit of 1,024, a
 //! crawl of large files once made `accept` fail and every upload a 500. At start the
 //! soft limit is raised to the hard one ([`raise_nofile`]); the open-file cache keeps at
-//! most a quarter of it ([`crate::cache::fd_budget`]), and runtime-smol's
-//! `--max-connections` is capped to what fits beside that ([`connections_that_fit`]).
+//! most a quarter of it ([`fd_budget`]), and `--max-connections` is capped to what fits beside that ([`connections_that_fit`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,10 +28,19 @@ pub fn nofile() -> u64 {
     }
 }
 
+/// The open-file cache's most entries (`crate::cache` holds at most this many).
+pub const CACHE_ENTRIES: usize = 1024;
+
+/// How many descriptors of large files the open-file cache may keep open: a quarter of
+/// the process's limit (after [`raise_nofile`]), at most `entries`.
+pub fn fd_budget(entries: usize) -> usize {
+    (nofile() / 4).clamp(4, entries as u64) as usize
+}
+
 /// How many connections fit in the descriptor limit beside the cache and the reserve.
 pub fn connections_that_fit() -> u64 {
     nofile()
-        .saturating_sub(crate::cache::fd_budget() as u64)
+        .saturating_sub(fd_budget(CACHE_ENTRIES) as u64)
         .saturating_sub(RESERVE)
         .max(16)
 }

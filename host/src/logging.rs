@@ -17,10 +17,20 @@ pub const QUEUE_LINES: usize = 8192;
 
 /// Lines queued and not yet written (for [`flush`]).
 static PENDING: AtomicU64 = AtomicU64::new(0);
+/// Lines dropped since start (`rfs_log_lines_dropped_total{log="server"}`); the writer's
+/// own count goes back to zero each time it says how many were lost.
+static DROPPED_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// Log lines dropped since start, because the sink did not keep up or refused them.
+pub fn dropped_total() -> u64 {
+    DROPPED_TOTAL.load(Ordering::Relaxed)
+}
 
 /// Waits (at most `limit`) until the queued lines are written: call before exiting, so
-/// that the last lines (the shutdown) are not lost with the writer thread.
+/// that the last lines (the shutdown) are not lost with the writer thread. The access
+/// log's queue (`--access-log`) is written out first.
 pub fn flush(limit: std::time::Duration) {
+    crate::ops::flush(limit);
     let until = std::time::Instant::now() + limit;
     while PENDING.load(Ordering::Acquire) > 0 && std::time::Instant::now() < until {
         std::thread::sleep(std::time::Duration::from_millis(2));
@@ -72,6 +82,7 @@ impl Write for NonBlocking {
             }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
+                DROPPED_TOTAL.fetch_add(1, Ordering::Relaxed);
             }
         }
         Ok(buf.len())
@@ -95,6 +106,7 @@ pub fn copy_out(rx: &Receiver<Vec<u8>>, dropped: &AtomicU64, sink: &mut impl Wri
         }
         if sink.write_all(&line).is_err() {
             dropped.fetch_add(1, Ordering::Relaxed);
+            DROPPED_TOTAL.fetch_add(1, Ordering::Relaxed);
         }
         let _ = sink.flush();
         let _ = PENDING.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));

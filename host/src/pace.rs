@@ -5,37 +5,51 @@
 //! least [`MIN_RATE`] bytes per second on average, or the connection is dropped.
 //! The window restarts when the client keeps up, so a fast start (the kernel's send
 //! buffer fills at once) buys no more than one window.
-//! The first window starts when the socket first would not take more (runtime-smol:
-//! when it starts waiting for writability; runtime-std learns it after one [`POLL`] of
-//! its send timeout, so its first window is up to 0.5 s longer): an answer that never
-//! waits reads no clock.
+//! The first window starts when the socket first would not take more: an answer that
+//! never waits needs no time at all. The session ([`crate::session`]) keeps the watch
+//! and gives the runtime the end of the window as the deadline of its wait.
 
-use std::io;
-use std::time::{Duration, Instant};
+use std::fmt;
 
 /// The least a client must read, averaged over a window: 1 KiB/s.
 pub const MIN_RATE: u64 = 1024;
 
-/// How long a blocked write waits before the pace is checked (runtime-std's send
-/// timeout; runtime-smol waits for writability at most this long).
-pub const POLL: Duration = Duration::from_millis(500);
-
-/// Watches the bytes one answer's write makes the socket take.
+/// Watches the bytes one answer's write makes the socket take. Times are the session's
+/// monotonic milliseconds ([`protocol::Now::mono_ms`]).
 #[derive(Debug)]
 pub struct WriteWatch {
-    window: Duration,
+    window_ms: u64,
     /// When the window started: the first time the socket would not take more (a write
-    /// that never blocks never reads the clock).
-    started: Option<Instant>,
+    /// that never blocks needs no time at all).
+    started: Option<u64>,
     bytes: u64,
 }
 
+/// A client that read too slowly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooSlow {
+    pub bytes: u64,
+    pub elapsed_ms: u64,
+}
+
+impl fmt::Display for TooSlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the client read {} bytes in {:.1} s, under {MIN_RATE} bytes/s",
+            self.bytes,
+            self.elapsed_ms as f64 / 1000.0
+        )
+    }
+}
+
+impl std::error::Error for TooSlow {}
+
 impl WriteWatch {
-    /// A watch with a window of `window` (the idle timeout); the window starts when the
-    /// socket first would not take more.
-    pub fn new(window: Duration) -> Self {
+    /// A watch with a window of `window_ms` (the idle timeout; at least 1 s).
+    pub fn new(window_ms: u64) -> Self {
         WriteWatch {
-            window: window.max(Duration::from_secs(1)),
+            window_ms: window_ms.max(1000),
             started: None,
             bytes: 0,
         }
@@ -46,55 +60,27 @@ impl WriteWatch {
         self.bytes = self.bytes.saturating_add(n as u64);
     }
 
-    /// Whether the socket ever refused more during this write (it had to wait), and the
-    /// bytes it took (since the last window): a write that did neither was immediate.
-    pub fn waited(&self) -> (bool, u64) {
-        (self.started.is_some(), self.bytes)
-    }
-
-    /// When the window started; it starts now if it had not.
-    fn start(&mut self) -> Instant {
-        *self.started.get_or_insert_with(Instant::now)
-    }
-
-    /// Called whenever the socket would not take more: an error once a whole window has
-    /// passed in which the client took less than [`MIN_RATE`] bytes a second.
-    pub fn check(&mut self) -> io::Result<()> {
-        let elapsed = self.start().elapsed();
-        if elapsed < self.window {
-            return Ok(());
+    /// The socket would not take more (or a wait for it ended) at `now`: an error once a
+    /// whole window has passed in which the client took less than [`MIN_RATE`] bytes a
+    /// second; else when the pace must be looked at again (the end of the window, which
+    /// starts now if it had not).
+    pub fn check(&mut self, now: u64) -> Result<u64, TooSlow> {
+        let started = *self.started.get_or_insert(now);
+        let elapsed = now.saturating_sub(started);
+        if elapsed < self.window_ms {
+            return Ok(started + self.window_ms);
         }
-        let needed = MIN_RATE.saturating_mul(elapsed.as_secs().max(1));
+        let needed = MIN_RATE.saturating_mul((elapsed / 1000).max(1));
         if self.bytes < needed {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "the client read {} bytes in {:.1} s, under {MIN_RATE} bytes/s",
-                    self.bytes,
-                    elapsed.as_secs_f64()
-                ),
-            ));
+            return Err(TooSlow {
+                bytes: self.bytes,
+                elapsed_ms: elapsed,
+            });
         }
-        self.started = Some(Instant::now());
+        self.started = Some(now);
         self.bytes = 0;
-        Ok(())
+        Ok(now + self.window_ms)
     }
-
-    /// The socket would not take more: how long to wait for writability before
-    /// [`WriteWatch::check`] is due again (the window starts now if it had not).
-    pub fn wait(&mut self) -> Duration {
-        POLL.min(self.window.saturating_sub(self.start().elapsed()))
-            .max(Duration::from_millis(10))
-    }
-}
-
-/// Whether an I/O error is "the socket would not take more now" (a send timeout on a
-/// blocking socket, `EAGAIN` on a non-blocking one).
-pub fn is_blocked(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 #[cfg(test)]
@@ -103,28 +89,19 @@ mod tests {
 
     #[test]
     fn a_slow_window_fails_and_a_fast_one_restarts() {
-        let back = |w: &mut WriteWatch| {
-            w.started = w.started.map(|s| s - Duration::from_millis(1100));
-        };
-        let mut w = WriteWatch::new(Duration::from_secs(1));
+        let mut w = WriteWatch::new(1000);
         w.sent(10);
         assert!(
             w.started.is_none(),
-            "no clock read before the socket blocks"
+            "no time taken before the socket blocks"
         );
-        assert!(w.check().is_ok(), "within the window");
-        back(&mut w);
-        assert!(w.check().is_err(), "10 bytes in 1.1 s");
-        let mut w = WriteWatch::new(Duration::from_secs(1));
+        assert_eq!(w.check(5_000), Ok(6_000), "the window starts");
+        assert!(w.check(6_100).is_err(), "10 bytes in 1.1 s");
+        let mut w = WriteWatch::new(1000);
         w.sent(5000);
-        assert!(w.check().is_ok(), "the window starts");
-        back(&mut w);
-        assert!(w.check().is_ok(), "5000 bytes in 1.1 s");
-        assert_eq!(w.bytes, 0, "a new window");
-        back(&mut w);
-        assert!(w.check().is_err(), "nothing in the next window");
-        // Waiting for writability starts the window too (runtime-smol).
-        let mut w = WriteWatch::new(Duration::from_secs(1));
-        assert!(w.wait() <= POLL && w.started.is_some());
+        assert_eq!(w.check(0), Ok(1000));
+        assert_eq!(w.check(1100), Ok(2100), "5000 bytes in 1.1 s: a new window");
+        assert_eq!(w.bytes, 0);
+        assert!(w.check(2200).is_err(), "nothing in the next window");
     }
 }

@@ -1,6 +1,7 @@
 //! HTTPS: the certificate and key (`--tls-cert`/`--tls-key`, PEM) or one generated at
 //! start (`--tls-self-signed`), a rustls server configuration on the `ring` provider
-//! (TLS 1.2 and 1.3, ALPN `http/1.1`), and reloading on `SIGHUP`.
+//! (TLS 1.2 and 1.3, ALPN `h2` first unless `--http2 off`, then `http/1.1`), and
+//! reloading on `SIGHUP`.
 //!
 //! The core is not involved: rustls's `ServerConnection` is itself sans-IO, and
 //! [`crate::transport`] puts it between the socket and the core for both runtimes.
@@ -39,8 +40,8 @@ pub struct Tls {
 
 impl Tls {
     /// Loads (or generates) the certificate; an unreadable, malformed or mismatched one
-    /// is one line of error.
-    pub fn new(source: Source) -> Result<Tls, String> {
+    /// is one line of error. `http2`: ALPN offers `h2` first.
+    pub fn new(source: Source, http2: bool) -> Result<Tls, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let (key, fingerprint) = certified_key(&source, &provider)?;
         let resolver = Arc::new(Resolver {
@@ -51,8 +52,12 @@ impl Tls {
             .map_err(|e| format!("TLS configuration: {e}"))?
             .with_no_client_auth()
             .with_cert_resolver(resolver.clone());
-        // HTTP/1.1, and HTTP/1.0 for clients that offer only that (curl --http1.0).
+        // HTTP/2 first (the session serves a connection by what ALPN chose), HTTP/1.1,
+        // and HTTP/1.0 for clients that offer only that (curl --http1.0).
         config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
+        if http2 {
+            config.alpn_protocols.insert(0, b"h2".to_vec());
+        }
         Ok(Tls {
             config: Arc::new(config),
             resolver,
@@ -103,27 +108,8 @@ impl Tls {
 
     /// Reloads on every `SIGHUP` from now on (Unix; a thread waits for the signal).
     pub fn reload_on_sighup(self: &Arc<Self>) {
-        #[cfg(unix)]
-        {
-            let tls = Arc::clone(self);
-            let signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]);
-            match signals {
-                Ok(mut signals) => {
-                    let spawned =
-                        std::thread::Builder::new()
-                            .name("sighup".into())
-                            .spawn(move || {
-                                for _ in signals.forever() {
-                                    tls.reload();
-                                }
-                            });
-                    if let Err(e) = spawned {
-                        warn!("no certificate reload on SIGHUP: {e}");
-                    }
-                }
-                Err(e) => warn!("no certificate reload on SIGHUP: {e}"),
-            }
-        }
+        let tls = Arc::clone(self);
+        crate::shutdown::on_sighup("sighup", move || tls.reload());
     }
 }
 

@@ -20,6 +20,16 @@ pub struct WebRoot {
     s3: Option<Arc<crate::store::S3Store>>,
 }
 
+/// A streamed upload in progress (dropped before its commit: nothing is left): a
+/// temporary file beside its target, or (`--upload-store s3://`, a file of `uploads/`)
+/// an upload into the object store.
+#[derive(Debug)]
+pub enum Upload {
+    File(crate::files::UploadFile),
+    #[cfg(feature = "s3")]
+    Store(Box<crate::store::S3Upload>),
+}
+
 /// What [`WebRoot::open`] found.
 pub enum Lookup {
     /// The cache answered (one `fstatat`, or on Windows one metadata call, showed the
@@ -44,7 +54,11 @@ impl Miss {
             // Read from the store each time (another instance may have written it).
             let meta = store.head(name)?;
             let body = crate::cache::Body::Remote(Arc::clone(store), name.to_string());
-            return Ok(Arc::new(Opened { meta, body }));
+            return Ok(Arc::new(Opened {
+                meta,
+                body,
+                variants: Default::default(),
+            }));
         }
         let loaded = load(&self.web.root, &self.path);
         self.web
@@ -123,6 +137,13 @@ impl WebRoot {
         }
     }
 
+    /// For a runtime with no reactor to read the cache's change notifications (runtime-std):
+    /// reads those queued so far; `true` when a lookup may then be `notified` (see
+    /// [`FileCache::catch_up`]).
+    pub fn catch_up(&self) -> bool {
+        self.cache.catch_up()
+    }
+
     /// Turns the cache's change notification on (Linux): the descriptor to watch, and
     /// call [`WebRoot::changed`] on. See [`FileCache::watch_changes`].
     #[cfg(target_os = "linux")]
@@ -150,6 +171,83 @@ impl WebRoot {
         }
         let result = self.root.write_upload(name, body);
         self.cache.forget(&format!("{UPLOADS}/{name}"));
+        result
+    }
+
+    /// The object store's name for an upload target in `uploads/`, when uploads live in
+    /// one.
+    #[cfg(feature = "s3")]
+    fn remote_target<'t>(
+        &self,
+        target: &'t protocol::UploadTarget,
+    ) -> Option<(&Arc<crate::store::S3Store>, &'t str)> {
+        let store = self.s3.as_ref()?;
+        let name = match target {
+            protocol::UploadTarget::Uploads(name) => name.as_str(),
+            protocol::UploadTarget::Path(p) => {
+                p.as_str().strip_prefix(UPLOADS)?.strip_prefix('/')?
+            }
+        };
+        (!name.contains('/')).then_some((store, name))
+    }
+
+    /// Begins a streamed upload (a `PUT`, a file of a form); blocks on the disk.
+    pub fn begin_upload(&self, target: &protocol::UploadTarget) -> Result<Upload, UploadError> {
+        #[cfg(feature = "s3")]
+        if let Some((store, name)) = self.remote_target(target) {
+            return Ok(Upload::Store(Box::new(crate::store::S3Upload::begin(
+                Arc::clone(store),
+                name,
+            ))));
+        }
+        Ok(Upload::File(self.root.begin_upload(target)?))
+    }
+
+    /// Appends a chunk to an upload; blocks on the disk (or the network).
+    pub fn write_chunk(&self, upload: &mut Upload, bytes: &[u8]) -> Result<(), UploadError> {
+        match upload {
+            Upload::File(file) => file.write(bytes),
+            #[cfg(feature = "s3")]
+            Upload::Store(s) => s.write(bytes),
+        }
+    }
+
+    /// Commits an upload as `target` (see [`crate::files::UploadFile::commit`]), and
+    /// makes sure the next request for it is not answered from the cache.
+    pub fn commit_upload(
+        &self,
+        upload: Upload,
+        target: &protocol::UploadTarget,
+        replace: bool,
+    ) -> Result<protocol::FileMeta, (UploadError, Option<Upload>)> {
+        let (_, name) = crate::files::split_target(target);
+        match upload {
+            Upload::File(file) => {
+                let path = file.path_of(name);
+                let result = file
+                    .commit(&self.root, name, replace)
+                    .map_err(|(e, back)| (e, back.map(Upload::File)));
+                self.cache.forget(&path);
+                result
+            }
+            #[cfg(feature = "s3")]
+            Upload::Store(s) => s
+                .commit(name, replace)
+                .map_err(|(e, back)| (e, back.map(Upload::Store))),
+        }
+    }
+
+    /// Deletes a file below the root; blocks on the disk.
+    pub fn delete_file(&self, path: &SafePath) -> Result<(), FileError> {
+        #[cfg(feature = "s3")]
+        if let Some((store, name)) = self.remote(path) {
+            return store.delete(name).map_err(|e| match e {
+                UploadError::Unavailable => FileError::Unavailable,
+                _ => FileError::Other,
+            });
+        }
+        let result = self.root.delete_file(path);
+        self.cache.forget(path.as_str());
         result
     }
 

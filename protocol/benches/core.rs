@@ -1,16 +1,17 @@
 //! The core alone: a keep-alive GET of a small file, and a 1 KiB JSON POST, through one
-//! `Connection`, with the runtime's side done in memory. Also counts heap allocations
-//! per request with a counting global allocator.
+//! `Connection`, with the runtime's side done in memory by the shared driver
+//! (`protocol::sim`, recording nothing, its work taking no simulated time). Also counts
+//! heap allocations per request with a counting global allocator.
 //!
 //! `cargo bench -p protocol`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use protocol::{Action, Config, Connection, FileMeta, Input, Now};
+use protocol::sim::{DirAnswer, Driver, Record, Start, World};
+use protocol::{Config, FileError, FileMeta, UploadError};
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -50,60 +51,55 @@ fn post() -> Vec<u8> {
     r
 }
 
-fn conn() -> Connection {
-    let mut c = Config::new("127.0.0.1", 8080, &[]);
-    c.max_requests = u32::MAX;
-    Connection::new(Arc::new(c), Now::new(0, 1_800_000_000), [1; 16], "bench")
-}
+/// Every file is the same 1,133 bytes; every upload is stored; no listing is asked for.
+struct Constant;
 
-/// One request through the connection; returns the bytes the runtime would write.
-/// The loop both runtimes run: hand in the bytes, execute the actions (handing the
-/// answer buffer back with `recycle`), report the answer written.
-fn round(c: &mut Connection, req: &[u8], now: Now) -> usize {
-    c.handle(now, Input::Received(req));
-    let mut sent = 0;
-    loop {
-        let mut wrote = false;
-        while let Some(a) = c.poll() {
-            match a {
-                Action::Send(b) => {
-                    sent += b.len();
-                    wrote = true;
-                    c.recycle(b);
-                }
-                Action::OpenFile(_) => {
-                    let meta = FileMeta {
-                        len: 1133,
-                        mtime_secs: 1_700_000_000,
-                        mtime_nanos: 5,
-                        is_dir: false,
-                    };
-                    c.handle(now, Input::FileOpened(Ok(meta)));
-                }
-                Action::SendFile { len, .. } => {
-                    sent += len as usize;
-                    wrote = true;
-                }
-                Action::WriteUpload { .. } => c.handle(now, Input::UploadWritten(Ok(()))),
-                Action::ListDir(_) => panic!("no listings in the benchmark"),
-                Action::Close => panic!("unexpected close"),
-            }
-        }
-        if !wrote {
-            return sent;
-        }
-        c.handle(now, Input::Written);
+impl World for Constant {
+    fn open(&mut self, _: &str) -> Result<FileMeta, FileError> {
+        Ok(FileMeta {
+            len: 1133,
+            mtime_secs: 1_700_000_000,
+            mtime_nanos: 5,
+            is_dir: false,
+        })
+    }
+    fn list(&mut self, _: &str) -> DirAnswer {
+        panic!("no listings in the benchmark")
+    }
+    fn store(&mut self, _: &str, _: &[u8]) -> Result<(), UploadError> {
+        Ok(())
     }
 }
 
+/// One connection at 1 ms, where the runtime's work takes no time and nothing is
+/// recorded (the driver allocates nothing of its own per request).
+fn driver() -> Driver<Constant> {
+    let mut c = Config::new("127.0.0.1", 8080, &[]);
+    c.max_requests = u32::MAX;
+    let mut d = Driver::new(c, Constant, Start::default());
+    d.record = Record::Nothing;
+    (d.open_ms, d.upload_ms, d.write_ms) = (0, 0, 0);
+    d.advance_ms(1);
+    d
+}
+
+/// One request through the connection; returns the bytes the runtime would write.
+/// The loop both runtimes run: hand in the bytes, execute the actions, report the
+/// answer written (handing the answer buffer back with `recycle`).
+fn round(d: &mut Driver<Constant>, req: &[u8]) -> u64 {
+    let before = d.sent_bytes;
+    d.send(req);
+    assert!(!d.closed, "unexpected close");
+    d.sent_bytes - before
+}
+
 fn allocations_per_request(req: &[u8]) -> f64 {
-    let mut c = conn();
-    let now = Now::new(1, 1_800_000_000);
-    round(&mut c, req, now);
+    let mut d = driver();
+    round(&mut d, req);
     let n = 10_000;
     let before = ALLOCS.load(Ordering::Relaxed);
     for _ in 0..n {
-        round(&mut c, req, now);
+        round(&mut d, req);
     }
     (ALLOCS.load(Ordering::Relaxed) - before) as f64 / n as f64
 }
@@ -118,14 +114,12 @@ fn bench(cr: &mut Criterion) {
     let mut g = cr.benchmark_group("core");
     g.throughput(Throughput::Elements(1));
     g.bench_function("keep-alive GET small file", |b| {
-        let mut c = conn();
-        let now = Now::new(1, 1_800_000_000);
-        b.iter(|| black_box(round(&mut c, black_box(GET), now)));
+        let mut d = driver();
+        b.iter(|| black_box(round(&mut d, black_box(GET))));
     });
     g.bench_function("1 KiB JSON POST /upload", |b| {
-        let mut c = conn();
-        let now = Now::new(1, 1_800_000_000);
-        b.iter(|| black_box(round(&mut c, black_box(&post), now)));
+        let mut d = driver();
+        b.iter(|| black_box(round(&mut d, black_box(&post))));
     });
     g.finish();
 }

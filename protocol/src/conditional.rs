@@ -31,7 +31,11 @@ pub fn evaluate(head: &RequestHead, etag: &str, modified: u64) -> Precondition {
         if im != "*" && !split_tags(im).any(|t| !t.starts_with("W/") && t == etag) {
             return Precondition::Failed;
         }
-    } else if let Some(ius) = head.if_unmodified_since.as_deref().and_then(parse_http_date) {
+    } else if let Some(ius) = head
+        .if_unmodified_since
+        .as_deref()
+        .and_then(parse_http_date)
+    {
         if modified > ius {
             return Precondition::Failed;
         }
@@ -48,6 +52,51 @@ pub fn evaluate(head: &RequestHead, etag: &str, modified: u64) -> Precondition {
         }
     }
     Precondition::Proceed
+}
+
+/// What the preconditions of a write (`PUT`, `DELETE`) allow, given the target's
+/// current entity tag (`None`: no file there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WritePrecondition {
+    /// No file there: create it.
+    Create,
+    /// A file there, and the request may replace (or delete) it.
+    Replace,
+    /// `412 Precondition Failed`.
+    Failed,
+    /// `428 Precondition Required`: a `PUT` over an existing file says nothing of it, and
+    /// would silently destroy it.
+    Required,
+}
+
+/// RFC 9110 §13.1.1 and §13.1.2 for a write: `If-Match` (strong comparison; `*` needs a
+/// file), `If-None-Match` (`*`: only if there is none). `require_match`: replacing an
+/// existing file needs `If-Match` (SPEC: a `PUT` without it is 428).
+pub fn for_write(
+    head: &RequestHead,
+    current: Option<&str>,
+    require_match: bool,
+) -> WritePrecondition {
+    if let Some(im) = head.if_match.as_deref() {
+        let im = im.trim();
+        let matched = current.is_some_and(|tag| {
+            im == "*" || split_tags(im).any(|t| !t.starts_with("W/") && t == tag)
+        });
+        if !matched {
+            return WritePrecondition::Failed;
+        }
+    }
+    if let (Some(inm), Some(tag)) = (head.if_none_match.as_deref(), current) {
+        let inm = inm.trim();
+        if inm == "*" || split_tags(inm).any(|t| opaque(t) == opaque(tag)) {
+            return WritePrecondition::Failed;
+        }
+    }
+    match current {
+        None => WritePrecondition::Create,
+        Some(_) if require_match && head.if_match.is_none() => WritePrecondition::Required,
+        Some(_) => WritePrecondition::Replace,
+    }
 }
 
 /// An entity tag without its weakness prefix, for weak comparison.

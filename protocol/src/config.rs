@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::host::HostPolicy;
+use crate::access::AccessControl;
+use crate::authority::HostPolicy;
+use crate::cors::Cors;
 
 /// Settings shared by every connection of one server. Build it once with
 /// [`Config::new`] and share it (`Arc<Config>`).
@@ -19,8 +21,11 @@ pub struct Config {
     pub body_timeout_ms: u64,
     /// Requests answered on one connection before it closes.
     pub max_requests: u32,
-    /// The largest request body accepted (bytes); a larger one gets 413.
+    /// The largest request body accepted in memory (a JSON upload; bytes); a larger one
+    /// gets 413.
     pub max_body: u64,
+    /// The largest streamed upload (`PUT`, a multipart form; bytes): 413 past it.
+    pub max_upload: u64,
     /// `Cache-Control` value sent with file responses (empty: none).
     pub cache_control: String,
     /// The `Server` header value.
@@ -32,6 +37,24 @@ pub struct Config {
     /// The memory all upload bodies in flight may hold together (every connection of a
     /// server shares it); past it, `503` with `Retry-After`.
     pub body_budget: Arc<BodyBudget>,
+    /// `--auth` / `--auth-file`: who may read and write (`None`: open to all).
+    pub access: Option<Arc<AccessControl>>,
+    /// `--cors`: which origins' pages may read the answers (`None`: no CORS headers).
+    pub cors: Option<Arc<Cors>>,
+    /// `--header 'Name: value'`: fields added to every answer.
+    pub headers: Vec<(String, String)>,
+    /// `--compress`: compressible answers are compressed on the fly (zstd, br, gzip).
+    pub compress: bool,
+    /// `--spa`: a GET or HEAD of a missing path without an extension, from a client
+    /// that accepts `text/html`, is answered with `/index.html`.
+    pub spa: bool,
+    /// `--http2`: HTTP/2 is spoken (ALPN `h2` under TLS, the preface in clear text).
+    /// The core does not read it; the session decides which protocol a connection
+    /// speaks.
+    pub http2: bool,
+    /// Keep a record of every answered request for the runtime
+    /// ([`crate::Connection::take_record`]: `--access-log`, `--metrics`).
+    pub records: bool,
 }
 
 /// A byte budget shared by the connections of one server: upload bodies are held in
@@ -106,11 +129,19 @@ impl Config {
             body_timeout_ms: 60_000,
             max_requests: 100,
             max_body: 10 * 1024 * 1024,
+            max_upload: 1 << 30,
             cache_control: "no-cache".to_string(),
             server_name: concat!("rust-file-server/", env!("CARGO_PKG_VERSION")).to_string(),
             path_rules: PathRules::default(),
             dir_listing: false,
             body_budget: Arc::new(BodyBudget::new(DEFAULT_BODY_BUDGET)),
+            access: None,
+            cors: None,
+            headers: Vec::new(),
+            compress: true,
+            spa: false,
+            http2: true,
+            records: false,
         }
     }
 

@@ -74,12 +74,20 @@ pub fn html(dir: &str, listing: &Listing<'_>) -> Vec<u8> {
             "<tr><td><a href=\"./{href}{slash}\">{}{slash}</a></td><td class=\"n\">{size}</td>\
              <td>{}</td></tr>",
             escape(&e.name),
-            rfc3339(e.mtime_secs).replace('T', " ").trim_end_matches('Z'),
+            rfc3339(e.mtime_secs)
+                .replace('T', " ")
+                .trim_end_matches('Z'),
         );
     }
     page.push_str("</tbody>\n</table>\n");
+    page.push_str(
+        "<p class=\"zip\"><a href=\"./?zip\" download>Download this folder as a .zip</a></p>\n",
+    );
     if left_out > 0 {
-        let _ = writeln!(page, "<p class=\"more\">{left_out} more entries not shown.</p>");
+        let _ = writeln!(
+            page,
+            "<p class=\"more\">{left_out} more entries not shown.</p>"
+        );
     }
     page.push_str("</body>\n</html>\n");
     page.into_bytes()
@@ -120,7 +128,9 @@ fn escape(s: &str) -> String {
             '\'' => out.push_str("&#39;"),
             // Shown as the Control Pictures symbols (a newline as ␊); the link still
             // carries the real bytes.
-            c if u32::from(c) < 0x20 => out.push(char::from_u32(0x2400 + u32::from(c)).unwrap_or('?')),
+            c if u32::from(c) < 0x20 => {
+                out.push(char::from_u32(0x2400 + u32::from(c)).unwrap_or('?'))
+            }
             '\u{7f}' => out.push('\u{2421}'),
             c if c.is_control() => out.push('\u{fffd}'),
             c => out.push(c),

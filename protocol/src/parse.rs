@@ -14,6 +14,8 @@ pub enum Method {
     Get,
     Head,
     Post,
+    Put,
+    Delete,
     Options,
     Other(String),
 }
@@ -24,6 +26,8 @@ impl Method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
             "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
             "OPTIONS" => Method::Options,
             other => Method::Other(other.to_string()),
         }
@@ -35,6 +39,8 @@ impl Method {
             Method::Get => "GET",
             Method::Head => "HEAD",
             Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
             Method::Options => "OPTIONS",
             Method::Other(s) => s,
         }
@@ -61,6 +67,8 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// The media type of `Content-Type` is `application/json`.
     pub content_type_json: bool,
+    /// `Content-Type` as sent (a multipart body's boundary is in it).
+    pub content_type: Option<String>,
     /// `If-Match` and `If-None-Match`: every field line joined into one list (RFC 9110
     /// §5.3). The single-valued fields below are `Some("")` (invalid, so ignored) when
     /// sent more than once.
@@ -70,11 +78,24 @@ pub struct RequestHead {
     pub if_unmodified_since: Option<String>,
     pub range: Option<String>,
     pub if_range: Option<String>,
-    /// `Accept-Encoding` allows `br` / `gzip`.
-    pub accept_br: bool,
-    pub accept_gzip: bool,
+    /// `Accept-Encoding` as sent (every field line joined), for on-the-fly compression.
+    pub accept_encoding: Option<String>,
     /// `Accept` prefers `application/json` to `text/html` (a directory listing as JSON).
     pub accept_json: bool,
+    /// `Accept` names `text/html` with a q-value above 0 (a browser asking for a page:
+    /// `--spa`).
+    pub accept_html: bool,
+    /// `Authorization` (the last field sent).
+    pub authorization: Option<String>,
+    /// `Origin` (CORS), and a preflight's `Access-Control-Request-Method` and
+    /// `-Headers`.
+    pub origin: Option<String>,
+    pub cors_method: Option<String>,
+    pub cors_headers: Option<String>,
+    /// `Referer` and `User-Agent` (the last field sent of each), for the access log: kept
+    /// only when asked for ([`parse_head_for`]).
+    pub referer: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// The outcome of looking at the start of the input buffer.
@@ -90,7 +111,14 @@ pub enum Parsed {
 ///
 /// Errors are refusals with the status of SPEC "Security"; all of them close the
 /// connection, since the stream can no longer be trusted to be framed.
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // the fuzz targets' entry
 pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
+    parse_head_for(buf, false)
+}
+
+/// [`parse_head`], also keeping `Referer` and `User-Agent` when `log_fields` (the
+/// access log wants them; nothing else does, so they cost nothing otherwise).
+pub fn parse_head_for(buf: &[u8], log_fields: bool) -> Result<Parsed, Refusal> {
     // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
     // The empty lines count towards the head limit: else an endless run of CRLFs would
     // stay Partial and be buffered without bound.
@@ -151,18 +179,24 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
         keep_alive: minor == 1,
         expect_continue: false,
         content_type_json: false,
+        content_type: None,
         if_match: None,
         if_none_match: None,
         if_modified_since: None,
         if_unmodified_since: None,
         range: None,
         if_range: None,
-        accept_br: false,
-        accept_gzip: false,
+        accept_encoding: None,
         accept_json: false,
+        accept_html: false,
+        authorization: None,
+        origin: None,
+        cors_method: None,
+        cors_headers: None,
+        referer: None,
+        user_agent: None,
     };
     let mut lengths = framing::LengthFields::default();
-    let mut codings = AcceptEncoding::default();
     let mut media = AcceptMedia::default();
     let (mut saw_close, mut saw_keep_alive) = (false, false);
     for h in req.headers.iter() {
@@ -190,6 +224,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
         } else if name.eq_ignore_ascii_case("content-type") {
             let media = value.split(|&b| b == b';').next().unwrap_or(b"");
             head.content_type_json = trim_ows(media).eq_ignore_ascii_case(b"application/json");
+            head.content_type = Some(String::from_utf8_lossy(value).into_owned());
         } else if name.eq_ignore_ascii_case("if-none-match") {
             join(&mut head.if_none_match, value);
         } else if name.eq_ignore_ascii_case("if-match") {
@@ -203,14 +238,25 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Refusal> {
         } else if name.eq_ignore_ascii_case("if-range") {
             single(&mut head.if_range, value);
         } else if name.eq_ignore_ascii_case("accept-encoding") {
-            codings.add(value);
+            join(&mut head.accept_encoding, value);
         } else if name.eq_ignore_ascii_case("accept") {
             media.add(value);
+        } else if name.eq_ignore_ascii_case("authorization") {
+            head.authorization = Some(String::from_utf8_lossy(value).into_owned());
+        } else if name.eq_ignore_ascii_case("origin") {
+            single(&mut head.origin, value);
+        } else if name.eq_ignore_ascii_case("access-control-request-method") {
+            single(&mut head.cors_method, value);
+        } else if name.eq_ignore_ascii_case("access-control-request-headers") {
+            join(&mut head.cors_headers, value);
+        } else if log_fields && name.eq_ignore_ascii_case("referer") {
+            head.referer = Some(String::from_utf8_lossy(value).into_owned());
+        } else if log_fields && name.eq_ignore_ascii_case("user-agent") {
+            head.user_agent = Some(String::from_utf8_lossy(value).into_owned());
         }
     }
-    head.accept_br = codings.allows(codings.br);
-    head.accept_gzip = codings.allows(codings.gzip);
     head.accept_json = media.prefers_json();
+    head.accept_html = media.html.is_some_and(|q| q > 0);
     head.framing = lengths.finish(minor)?;
     if head.host_count != 1 {
         head.host = None;
@@ -328,7 +374,11 @@ impl AcceptMedia {
             let mut parts = item.split(|&b| b == b';');
             let range = trim_ows(parts.next().unwrap_or(b""));
             let q = parts
-                .filter_map(|p| trim_ows(p).strip_prefix(b"q=").or_else(|| trim_ows(p).strip_prefix(b"Q=")))
+                .filter_map(|p| {
+                    trim_ows(p)
+                        .strip_prefix(b"q=")
+                        .or_else(|| trim_ows(p).strip_prefix(b"Q="))
+                })
                 .map(qvalue)
                 .next()
                 .unwrap_or(1000);
@@ -355,45 +405,5 @@ fn qvalue(v: &[u8]) -> u16 {
     match text.parse::<f32>() {
         Ok(q) if (0.0..=1.0).contains(&q) => (q * 1000.0).round() as u16,
         _ => 0,
-    }
-}
-
-/// What `Accept-Encoding` says of the codings we may send (RFC 9110 §12.5.3): a coding
-/// listed by name decides for itself; `*` only covers codings not listed.
-#[derive(Default)]
-struct AcceptEncoding {
-    br: Option<bool>,
-    gzip: Option<bool>,
-    star: Option<bool>,
-}
-
-impl AcceptEncoding {
-    fn add(&mut self, value: &[u8]) {
-        for item in list(value) {
-            let mut parts = item.split(|&b| b == b';');
-            let coding = trim_ows(parts.next().unwrap_or(b""));
-            let refused = parts.any(|p| {
-                let p = trim_ows(p);
-                p.len() >= 2
-                    && p[..2].eq_ignore_ascii_case(b"q=")
-                    && p[2..].iter().all(|&b| b == b'0' || b == b'.')
-            });
-            let slot = if coding.eq_ignore_ascii_case(b"br") {
-                &mut self.br
-            } else if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip")
-            {
-                &mut self.gzip
-            } else if coding == b"*" {
-                &mut self.star
-            } else {
-                continue;
-            };
-            // Listed twice: a refusal anywhere wins.
-            *slot = Some(slot.unwrap_or(true) && !refused);
-        }
-    }
-
-    fn allows(&self, coding: Option<bool>) -> bool {
-        coding.or(self.star).unwrap_or(false)
     }
 }

@@ -14,27 +14,36 @@ pub fn reason_phrase(status: u16) -> &'static str {
         301 => "Moved Permanently",
         304 => "Not Modified",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
         412 => "Precondition Failed",
         413 => "Content Too Large",
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
         416 => "Range Not Satisfiable",
         417 => "Expectation Failed",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
         _ => "Unknown",
     }
 }
 
 /// The methods every `Allow` header lists.
 pub const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
+/// The methods of a path that some `--auth` rule lets be written.
+pub const ALLOW_WRITABLE: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
 
 /// The `Date` header value, reformatted only when the second changes.
 #[derive(Clone, Debug, Default)]

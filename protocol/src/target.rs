@@ -155,7 +155,10 @@ fn windows_safe(seg: &str) -> bool {
     let upper = stem.to_ascii_uppercase();
     let numbered = |prefix: &str| {
         upper.strip_prefix(prefix).is_some_and(|n| {
-            matches!(n, "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "¹" | "²" | "³")
+            matches!(
+                n,
+                "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "¹" | "²" | "³"
+            )
         })
     };
     if RESERVED.contains(&upper.as_str()) || numbered("COM") || numbered("LPT") {

@@ -13,7 +13,7 @@ const HOST: &str = "Host: 127.0.0.1:8080\r\n";
 t!(date_is_the_time_the_answer_was_made {
     // The upload takes 1.5 s to write: the 201's Date is after it (the driver checks
     // every Date against its clock), a second later than the request arrived.
-    let mut d = Driver::new();
+    let mut d = driver();
     d.advance_ms(900);
     d.send(&upload("{}"));
     assert_eq!(d.status(), 201);
@@ -21,7 +21,7 @@ t!(date_is_the_time_the_answer_was_made {
 });
 
 t!(a_download_longer_than_the_idle_timeout_keeps_its_connection {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.write_ms = 45_000; // a slow client reads the answer for 45 s
     d.send(&get("/big.html"));
     assert!(!d.closed);
@@ -34,13 +34,13 @@ t!(a_download_longer_than_the_idle_timeout_keeps_its_connection {
 });
 
 t!(a_pipelined_request_is_answered_after_a_long_write {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.write_ms = 40_000;
     // The second request's head arrives with the first, in part.
     d.send(&[get("/big.html"), b"GET /sample.txt HTTP/1.1\r\n".to_vec()].concat());
     assert_eq!(d.responses().len(), 1);
     // Its head deadline starts when the first answer is written, not when it arrived.
-    let deadline = d.conn.deadline().expect("a head deadline");
+    let deadline = d.deadline().expect("a head deadline");
     assert_eq!(deadline, d.now.mono_ms + 10_000);
     d.write_ms = 40;
     d.advance_ms(5_000).send(HOST.as_bytes()).send(b"\r\n");
@@ -49,7 +49,7 @@ t!(a_pipelined_request_is_answered_after_a_long_write {
 });
 
 t!(a_failed_write_closes {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.hold_writes = true;
     d.send(&get("/"));
     d.input(Input::WriteFailed);
@@ -57,7 +57,7 @@ t!(a_failed_write_closes {
 });
 
 t!(one_answer_in_flight {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.hold_writes = true;
     d.send(&[get("/"), get("/sample.txt")].concat());
     assert_eq!(d.responses().len(), 1, "the second waits for Written");
@@ -73,7 +73,7 @@ t!(c01_query_with_scheme_is_origin_form {
 });
 
 t!(c02_expect_100_from_http10_is_ignored {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(b"POST /upload HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
     assert!(!d.out.contains(&Out::Continue), "{:?}", d.out);
     d.send(b"{}");
@@ -83,7 +83,7 @@ t!(c02_expect_100_from_http10_is_ignored {
 
 t!(c03_expect_100_with_a_body_on_get_head_options_is_answered {
     for m in ["GET", "HEAD", "OPTIONS"] {
-        let mut d = Driver::new();
+        let mut d = driver();
         d.send(&req(m, "/", "Content-Length: 3\r\nExpect: 100-continue\r\n"));
         assert_eq!(d.out.first(), Some(&Out::Continue), "{m}: {:?}", d.out);
         d.send(b"abc");
@@ -93,9 +93,9 @@ t!(c03_expect_100_with_a_body_on_get_head_options_is_answered {
 });
 
 t!(c04_last_modified_is_never_later_than_date {
-    let mut d = Driver::new();
+    let mut d = driver();
     let future = T0 + 86_400;
-    d.files.insert("future.html", Ok(FileMeta { len: 3, mtime_secs: future, mtime_nanos: 0, is_dir: false }));
+    d.world.files.insert("future.html".into(), Ok(FileMeta { len: 3, mtime_secs: future, mtime_nanos: 0, is_dir: false }));
     d.send(&get("/future.html"));
     let r = d.only().clone();
     assert_eq!(r.header("Last-Modified"), r.header("Date"));
@@ -109,13 +109,13 @@ t!(c04_last_modified_is_never_later_than_date {
 });
 
 t!(c05_a_stray_crlf_after_a_body_is_idle_time {
-    let mut d = Driver::new();
+    let mut d = driver();
     let mut r = upload("{}");
     r.extend_from_slice(b"\r\n");
     d.send(&r);
     assert_eq!(d.status(), 201);
     // No head deadline: only the idle timeout, from the end of the write.
-    assert_eq!(d.conn.deadline(), Some(d.now.mono_ms + 30_000));
+    assert_eq!(d.deadline(), Some(d.now.mono_ms + 30_000));
     d.advance_ms(10_000).fire_timeout();
     assert!(!d.closed);
     assert_eq!(d.responses().len(), 1, "no unsolicited 408");
@@ -125,7 +125,7 @@ t!(c05_a_stray_crlf_after_a_body_is_idle_time {
 });
 
 t!(c06_conditional_fields_on_several_lines_are_combined {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(&get("/sample.txt"));
     let etag = d.only().header("ETag").unwrap_or_default().to_string();
     d.send(&req("GET", "/sample.txt", &format!("If-None-Match: \"a\"\r\nIf-None-Match: {etag}\r\n")));
@@ -153,11 +153,11 @@ t!(c08_json_with_invalid_utf8_is_400 {
     r.extend_from_slice(b"{\"a\":\"\xff\"}");
     let d = one(&r);
     assert_eq!(d.status(), 400);
-    assert!(d.uploads.is_empty());
+    assert!(d.world.uploads.is_empty());
 });
 
 t!(c09_head_refused_for_framing_gets_no_body {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: x\r\n\r\n");
     let r = d.only();
     assert_eq!(r.status, 400);
@@ -176,7 +176,7 @@ t!(c10_absolute_form_still_validates_host {
 });
 
 t!(c11_if_match_and_if_unmodified_since {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(&get("/sample.txt"));
     let etag = d.only().header("ETag").unwrap_or_default().to_string();
     let lm = d.only().header("Last-Modified").unwrap_or_default().to_string();
@@ -215,7 +215,7 @@ t!(c12_version_with_leading_zeros_is_400 {
 });
 
 t!(c13_a_body_has_an_overall_deadline {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(&req("POST", "/upload", "Content-Type: application/json\r\nContent-Length: 100\r\n"));
     // One byte every 29 s never trips the idle timeout, but the body timeout (60 s) ends it.
     for _ in 0..2 {
@@ -225,13 +225,13 @@ t!(c13_a_body_has_an_overall_deadline {
     d.advance_ms(2_000).fire_timeout();
     assert_eq!(d.status(), 408);
     assert!(d.closed);
-    assert!(d.uploads.is_empty());
+    assert!(d.world.uploads.is_empty());
     // Configurable.
     let mut c = config();
     c.body_timeout_ms = 5_000;
-    let mut d = Driver::with(c);
+    let mut d = driver_with(c);
     d.send(&req("POST", "/upload", "Content-Type: application/json\r\nContent-Length: 100\r\n"));
-    assert_eq!(d.conn.deadline(), Some(5_000));
+    assert_eq!(d.deadline(), Some(5_000));
 });
 
 t!(c14_huge_durations_saturate {
@@ -239,27 +239,27 @@ t!(c14_huge_durations_saturate {
     c.idle_timeout_ms = u64::MAX;
     c.head_timeout_ms = u64::MAX;
     c.body_timeout_ms = u64::MAX;
-    let mut d = Driver::with(c);
+    let mut d = driver_with(c);
     d.advance_ms(5);
-    assert_eq!(d.conn.deadline(), Some(u64::MAX));
+    assert_eq!(d.deadline(), Some(u64::MAX));
     d.send(b"GET / HTTP/1.1\r\n");
-    assert_eq!(d.conn.deadline(), Some(u64::MAX));
+    assert_eq!(d.deadline(), Some(u64::MAX));
     d.send(b"Host: 127.0.0.1:8080\r\nContent-Length: 5\r\n\r\n");
-    assert_eq!(d.conn.deadline(), Some(u64::MAX));
+    assert_eq!(d.deadline(), Some(u64::MAX));
     d.fire_timeout();
     assert!(!d.closed);
 });
 
 t!(c15_an_upload_name_that_exists_is_drawn_again {
-    let mut d = Driver::new();
-    d.upload_queue.push_back(Err(protocol::UploadError::AlreadyExists { reseed: [1; 16] }));
-    d.upload_queue.push_back(Err(protocol::UploadError::AlreadyExists { reseed: [2; 16] }));
+    let mut d = driver();
+    d.world.upload_queue.push_back(Err(protocol::UploadError::AlreadyExists { reseed: [1; 16] }));
+    d.world.upload_queue.push_back(Err(protocol::UploadError::AlreadyExists { reseed: [2; 16] }));
     d.send(&upload("{\"k\":1}"));
     assert_eq!(d.status(), 201);
-    let names: Vec<&str> = d.uploads.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = d.world.uploads.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.len(), 3);
     assert!(names[0] != names[1] && names[1] != names[2] && names[0] != names[2]);
-    assert!(d.uploads.iter().all(|(_, b)| b == b"{\"k\":1}"));
+    assert!(d.world.uploads.iter().all(|(_, b)| b == b"{\"k\":1}"));
 });
 
 // Issue 13 (9): upload bodies held in memory share one budget per server; past it, 503
@@ -271,10 +271,10 @@ t!(upload_bodies_share_a_memory_budget {
     let head = |len: usize| {
         format!("POST /upload HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n")
     };
-    let mut first = Driver::with(c.clone());
+    let mut first = driver_with(c.clone());
     first.send(head(80).as_bytes()).send(b"[");
     assert_eq!(budget.used(), 80);
-    let mut second = Driver::with(c.clone());
+    let mut second = driver_with(c.clone());
     second.send(head(50).as_bytes());
     let r = second.only();
     assert_eq!(r.status, 503);
@@ -284,12 +284,12 @@ t!(upload_bodies_share_a_memory_budget {
     first.send(&[b' '; 78]).send(b"]");
     assert_eq!(first.status(), 201);
     assert_eq!(budget.used(), 0);
-    let mut third = Driver::with(c.clone());
+    let mut third = driver_with(c.clone());
     third.send(&upload("[1,2,3]"));
     assert_eq!(third.status(), 201);
     assert_eq!(budget.used(), 0);
     // A chunked body takes its room as it grows.
-    let mut d = Driver::with(c.clone());
+    let mut d = driver_with(c.clone());
     d.send(b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
     d.send(b"3c\r\n");
     d.send(&[b' '; 60]);

@@ -21,14 +21,14 @@ t!(file_responses_carry_validators {
 });
 
 t!(etag_changes_with_size_or_mtime {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(&get("/sample.txt"));
-    d.files.insert("sample.txt", Ok(protocol::FileMeta { len: 219, mtime_secs: MTIME, mtime_nanos: 0, is_dir: false }));
+    d.world.files.insert("sample.txt".into(), Ok(protocol::FileMeta { len: 219, mtime_secs: MTIME, mtime_nanos: 0, is_dir: false }));
     d.send(&get("/sample.txt"));
-    d.files.insert("sample.txt", Ok(protocol::FileMeta { len: 219, mtime_secs: MTIME, mtime_nanos: 1, is_dir: false }));
+    d.world.files.insert("sample.txt".into(), Ok(protocol::FileMeta { len: 219, mtime_secs: MTIME, mtime_nanos: 1, is_dir: false }));
     d.send(&get("/sample.txt"));
     d.send(&get("/sample.txt"));
-    d.files.insert("sample.txt", Ok(protocol::FileMeta { len: 220, mtime_secs: MTIME, mtime_nanos: 1, is_dir: false }));
+    d.world.files.insert("sample.txt".into(), Ok(protocol::FileMeta { len: 220, mtime_secs: MTIME, mtime_nanos: 1, is_dir: false }));
     d.send(&get("/sample.txt"));
     let tags: Vec<&str> = d.responses().iter().map(|r| r.header("ETag").unwrap_or("")).collect();
     // The connection keeps the last tag: the same version gets the same tag, a new one a new tag.
@@ -139,9 +139,9 @@ t!(precompressed_variants {
     assert_eq!(d.out[0], Out::Open("only.js".into()));
     assert_eq!(d.status(), 404);
     // A sibling that is a directory or refused falls back to the file itself.
-    let mut d = Driver::new();
-    d.files.insert("app.js.br", Ok(protocol::FileMeta { is_dir: true, ..Default::default() }));
-    d.files.insert("app.js.gz", Err(protocol::FileError::Forbidden));
+    let mut d = driver();
+    d.world.files.insert("app.js.br".into(), Ok(protocol::FileMeta { is_dir: true, ..Default::default() }));
+    d.world.files.insert("app.js.gz".into(), Err(protocol::FileError::Forbidden));
     d.send(&req("GET", "/app.js", "Accept-Encoding: br, gzip\r\n"));
     assert_eq!(d.only().header("Content-Encoding"), None);
     assert_eq!(d.only().header("Content-Length"), Some("50"));
@@ -179,12 +179,12 @@ t!(head_matches_get_for_features {
 t!(cache_control_is_configurable {
     let mut c = config();
     c.cache_control = "public, max-age=60".into();
-    let mut d = Driver::with(c);
+    let mut d = driver_with(c);
     d.send(&get("/"));
     assert_eq!(d.only().header("Cache-Control"), Some("public, max-age=60"));
     let mut c = config();
     c.cache_control = String::new();
-    let mut d = Driver::with(c);
+    let mut d = driver_with(c);
     d.send(&get("/"));
     assert_eq!(d.only().header("Cache-Control"), None);
 });

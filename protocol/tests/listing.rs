@@ -3,7 +3,8 @@
 //! JSON, HEAD, the cap, and everything unchanged with the flag off.
 mod common;
 use common::*;
-use protocol::{DirEntry, FileError, FileMeta};
+use protocol::sim::Tables;
+use protocol::{DirEntry, FileError};
 
 fn entry(name: &str, is_dir: bool, size: u64) -> DirEntry {
     DirEntry {
@@ -17,17 +18,9 @@ fn entry(name: &str, is_dir: bool, size: u64) -> DirEntry {
 fn listing_driver() -> Driver {
     let mut c = config();
     c.dir_listing = true;
-    let mut d = Driver::with(c);
-    d.files.insert(
-        "pub",
-        Ok(FileMeta {
-            len: 4096,
-            mtime_secs: MTIME,
-            mtime_nanos: 0,
-            is_dir: true,
-        }),
-    );
-    d.dirs.insert(
+    let mut d = driver_with(c);
+    d.world.files.insert("pub".into(), Tables::dir(MTIME));
+    d.world.dirs.insert(
         "pub".into(),
         Ok((
             vec![
@@ -44,7 +37,7 @@ fn listing_driver() -> Driver {
             0,
         )),
     );
-    d.dirs.insert(
+    d.world.dirs.insert(
         "".into(),
         Ok((
             vec![entry("pub", true, 4096), entry("index.htm", false, 9)],
@@ -58,20 +51,22 @@ fn body(d: &Driver) -> String {
     String::from_utf8(d.only().body.clone()).expect("utf-8 page")
 }
 
-/// The hrefs of a page, in order.
+/// The hrefs of a page's entries (and its parent), in order: not the link to the
+/// folder's archive.
 fn hrefs(page: &str) -> Vec<String> {
     page.split("href=\"")
         .skip(1)
         .map(|s| s[..s.find('"').unwrap_or(0)].to_string())
+        .filter(|h| h != "./?zip")
         .collect()
 }
 
 t!(flag_off_changes_nothing {
-    let mut d = Driver::new();
-    d.dirs.insert("docs".into(), Ok((vec![entry("x.txt", false, 1)], 0)));
+    let mut d = driver();
+    d.world.dirs.insert("docs".into(), Ok((vec![entry("x.txt", false, 1)], 0)));
     d.send(&get("/docs"));
     assert_eq!(d.status(), 404);
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(&get("/nodir/"));
     assert_eq!(d.status(), 404);
     assert!(!d.out.iter().any(|o| matches!(o, Out::List(_))));
@@ -154,7 +149,7 @@ t!(every_link_round_trips_to_its_entry {
 
 t!(the_root_has_no_parent_link {
     let mut d = listing_driver();
-    d.files.remove("index.html");
+    d.world.files.remove("index.html");
     d.send(&get("/"));
     assert_eq!(d.out.iter().filter(|o| matches!(o, Out::List(p) if p.is_empty())).count(), 1);
     let page = body(&d);
@@ -202,7 +197,7 @@ t!(post_to_a_directory_is_not_a_success {
     let mut d = listing_driver();
     d.send(&req("POST", "/pub/", "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"));
     assert!(d.status() >= 400);
-    assert!(d.uploads.is_empty());
+    assert!(d.world.uploads.is_empty());
 });
 
 t!(path_rules_unchanged {
@@ -220,21 +215,98 @@ t!(missing_or_refused_directories {
     d.send(&get("/nodir/"));
     assert_eq!(d.status(), 404);
     let mut d = listing_driver();
-    d.dirs.insert("out".into(), Err(FileError::Forbidden));
+    d.world.dirs.insert("out".into(), Err(FileError::Forbidden));
     d.send(&get("/out/"));
     assert_eq!(d.status(), 403);
     let mut d = listing_driver();
-    d.dirs.insert("bad".into(), Err(FileError::Other));
+    d.world.dirs.insert("bad".into(), Err(FileError::Other));
     d.send(&get("/bad/"));
     assert_eq!(d.status(), 500);
+    let mut d = listing_driver();
+    d.world.dirs.insert("away".into(), Err(FileError::Unavailable));
+    d.send(&get("/away/"));
+    assert_eq!(d.status(), 503);
+    assert_eq!(d.only().header("Retry-After"), Some("1"));
 });
 
 t!(a_huge_directory_is_capped_and_says_so {
     let mut d = listing_driver();
     let many: Vec<DirEntry> = (0..20_000).map(|i| entry(&format!("f{i:05}.txt"), false, i)).collect();
-    d.dirs.insert("big".into(), Ok((many, 7)));
+    d.world.dirs.insert("big".into(), Ok((many, 7)));
     d.send(&get("/big/"));
     let page = body(&d);
     assert_eq!(hrefs(&page).len(), 1 + 10_000);
     assert!(page.contains("10007 more entries not shown"), "{}", &page[page.len() - 200..]);
+});
+
+// ---- Folders as zip archives (`GET /DIR/?zip`, issue 26) ----
+
+t!(a_folder_as_a_zip_archive {
+    let mut d = listing_driver();
+    d.send(&get("/pub/?zip"));
+    let r = d.only();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-type"), Some("application/zip"));
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"pub.zip\"")
+    );
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert!(!r.has("content-length"));
+    assert!(d.out.contains(&Out::Archive("pub".into(), None)));
+    assert!(d.out.contains(&Out::SendFile { offset: 0, len: u64::MAX }));
+    // The connection goes on.
+    d.send(&get("/pub/"));
+    assert_eq!(d.responses().len(), 2);
+    // The root, and a query with more in it.
+    let mut d = listing_driver();
+    d.send(&get("/?sort=name&zip"));
+    assert_eq!(d.only().header("content-disposition"), Some("attachment; filename=\"root.zip\""));
+    assert!(d.out.contains(&Out::Archive(String::new(), None)));
+});
+
+t!(a_zip_of_what_is_not_there_or_not_a_folder {
+    for (target, status) in [("/nowhere/?zip", 404), ("/out/?zip", 403), ("/bad/?zip", 500)] {
+        let mut d = listing_driver();
+        d.world.files.insert("out".into(), Err(FileError::Forbidden));
+        d.world.files.insert("bad".into(), Err(FileError::Other));
+        d.send(&get(target));
+        assert_eq!(d.status(), status, "{target}");
+    }
+    // Without --dir-listing, ?zip is an ordinary query: the index.html of the folder.
+    let mut d = driver();
+    d.world.files.insert("docs".into(), Tables::dir(MTIME));
+    d.send(&get("/docs/?zip"));
+    let r = d.only();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(d.world.archived.is_empty());
+    // A file with ?zip is the file.
+    let mut d = listing_driver();
+    d.send(&get("/index.html?zip"));
+    assert_eq!(d.only().header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(d.world.archived.is_empty());
+});
+
+t!(a_zip_in_http_1_0_and_to_head {
+    let mut d = listing_driver();
+    d.send(b"GET /pub/?zip HTTP/1.0\r\n\r\n");
+    let r = d.only();
+    assert_eq!(r.status, 200);
+    assert!(!r.has("transfer-encoding") && !r.has("content-length"));
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(d.out.contains(&Out::Close));
+    let mut d = listing_driver();
+    d.send(&req("HEAD", "/pub/?zip", ""));
+    let r = d.only();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/zip"));
+    assert!(!d.out.iter().any(|o| matches!(o, Out::SendFile { .. })));
+});
+
+t!(the_listing_links_its_archive {
+    let mut d = listing_driver();
+    d.send(&get("/pub/"));
+    let body = String::from_utf8_lossy(&d.only().body).into_owned();
+    assert!(body.contains("<a href=\"./?zip\" download>"), "{body}");
 });

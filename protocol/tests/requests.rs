@@ -92,8 +92,8 @@ t!(head_has_get_headers_and_no_body {
 
 t!(post_upload_creates_file {
     let d = one(&upload(r#"{"key": "value"}"#));
-    assert_eq!(d.uploads.len(), 1);
-    let (name, body) = &d.uploads[0];
+    assert_eq!(d.world.uploads.len(), 1);
+    let (name, body) = &d.world.uploads[0];
     assert!(name.ends_with(".json") && name.len() == 41, "{name}");
     assert_eq!(body, br#"{"key": "value"}"#);
     let r = d.only();
@@ -113,15 +113,15 @@ t!(upload_content_type_parameters_allowed {
         "/upload",
         &format!("Content-Type: Application/JSON; charset=utf-8\r\nContent-Length: {}\r\n", body.len()),
     );
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(&r).send(body.as_bytes());
     assert_eq!(d.status(), 201);
 });
 
 t!(uploads_get_distinct_names {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(&upload("1")).send(&upload("2")).send(&upload("3"));
-    let mut names: Vec<_> = d.uploads.iter().map(|(n, _)| n.clone()).collect();
+    let mut names: Vec<_> = d.world.uploads.iter().map(|(n, _)| n.clone()).collect();
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 3);
@@ -130,17 +130,17 @@ t!(uploads_get_distinct_names {
 t!(upload_other_content_type_is_415 {
     let d = one(&req("POST", "/upload", "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}"));
     assert_eq!(d.status(), 415);
-    assert!(d.uploads.is_empty());
+    assert!(d.world.uploads.is_empty());
     let d = one(&req("POST", "/upload", "Content-Length: 2\r\n\r\n{}"));
     assert_eq!(d.status(), 415);
-    assert!(d.uploads.is_empty());
+    assert!(d.world.uploads.is_empty());
 });
 
 t!(upload_invalid_json_is_400 {
     for body in ["{", "", "{'a':1}", "[1,]", "nul"] {
         let d = one(&upload(body));
         assert_eq!(d.status(), 400, "{body:?}");
-        assert!(d.uploads.is_empty());
+        assert!(d.world.uploads.is_empty());
         assert!(!d.closed, "a bad JSON body does not break framing");
     }
 });
@@ -149,7 +149,7 @@ t!(post_elsewhere_is_404_and_writes_nothing {
     for p in ["/", "/index.html", "/uploads", "/upload/x"] {
         let d = one(&req("POST", p, "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"));
         assert_eq!(d.status(), 404, "{p}");
-        assert!(d.uploads.is_empty());
+        assert!(d.world.uploads.is_empty());
     }
 });
 
@@ -175,10 +175,10 @@ t!(other_methods_are_405_with_allow {
 });
 
 t!(upload_write_failure_is_500_and_serving_goes_on {
-    let mut d = Driver::new();
-    d.upload_result = Err(protocol::UploadError::Other);
+    let mut d = driver();
+    d.world.upload_result = Err(protocol::UploadError::Other);
     d.send(&upload("{}"));
-    d.upload_result = Ok(());
+    d.world.upload_result = Ok(());
     d.send(&get("/"));
     let r = d.responses();
     assert_eq!(r[0].status, 500);
@@ -186,24 +186,24 @@ t!(upload_write_failure_is_500_and_serving_goes_on {
     // A name that exists is never overwritten: a new name, from new random bytes, up to
     // four names; then 500.
     let taken = Err(protocol::UploadError::AlreadyExists { reseed: [9; 16] });
-    let mut d = Driver::new();
-    d.upload_result = taken;
+    let mut d = driver();
+    d.world.upload_result = taken;
     d.send(&upload("{}"));
     assert_eq!(d.status(), 500, "an existing file is never overwritten");
-    assert_eq!(d.uploads.len(), 4);
-    let mut d = Driver::new();
-    d.upload_queue.push_back(taken);
+    assert_eq!(d.world.uploads.len(), 4);
+    let mut d = driver();
+    d.world.upload_queue.push_back(taken);
     d.send(&upload("{}"));
     assert_eq!(d.status(), 201);
-    assert_eq!(d.uploads.len(), 2);
-    assert_ne!(d.uploads[0].0, d.uploads[1].0);
-    let location = format!("/uploads/{}", d.uploads[1].0);
+    assert_eq!(d.world.uploads.len(), 2);
+    assert_ne!(d.world.uploads[0].0, d.world.uploads[1].0);
+    let location = format!("/uploads/{}", d.world.uploads[1].0);
     assert_eq!(d.only().header("Location"), Some(location.as_str()));
 });
 
 t!(an_unavailable_store_is_503_with_retry_after {
-    let mut d = Driver::new();
-    d.upload_queue.push_back(Err(protocol::UploadError::Unavailable));
+    let mut d = driver();
+    d.world.upload_queue.push_back(Err(protocol::UploadError::Unavailable));
     d.send(&upload("{}"));
     let r = d.only();
     assert_eq!(r.status, 503);
@@ -211,6 +211,35 @@ t!(an_unavailable_store_is_503_with_retry_after {
     assert!(!d.closed, "the body was read: the connection goes on");
     d.send(&upload("{}"));
     assert_eq!(d.responses()[1].status, 201);
+});
+
+t!(a_read_from_an_unavailable_store_is_503_with_retry_after {
+    // An upload kept in an object store that is down (the host's HEAD failed): a 503
+    // with Retry-After, as for a write, never a 500; the connection goes on.
+    let mut d = driver();
+    d.world
+        .files
+        .insert("uploads/kept.json".into(), Err(protocol::FileError::Unavailable));
+    d.send(&get("/uploads/kept.json"));
+    let r = d.only();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    assert!(!d.closed);
+    // HEAD gets the same head, and a client that accepts compressed variants too.
+    d.send(&req("HEAD", "/uploads/kept.json", ""));
+    d.send(&req("GET", "/uploads/kept.json", "Accept-Encoding: gzip, br\r\n"));
+    let rs = d.responses();
+    assert_eq!(rs.len(), 3);
+    for r in &rs[1..] {
+        assert_eq!(r.status, 503);
+        assert_eq!(r.header("Retry-After"), Some("1"));
+    }
+    // The store back: served.
+    d.world
+        .files
+        .insert("uploads/kept.json".into(), protocol::sim::Tables::file(7, MTIME));
+    d.send(&get("/uploads/kept.json"));
+    assert_eq!(d.responses()[3].status, 200);
 });
 
 t!(file_open_errors {
@@ -242,9 +271,9 @@ t!(every_response_has_date_server_length {
 });
 
 t!(content_disposition_escapes_names {
-    let mut d = Driver::new();
-    d.files.insert("we\"ird.txt", Ok(protocol::FileMeta { len: 1, ..Default::default() }));
-    d.files.insert("café.png", Ok(protocol::FileMeta { len: 1, ..Default::default() }));
+    let mut d = driver();
+    d.world.files.insert("we\"ird.txt".into(), Ok(protocol::FileMeta { len: 1, ..Default::default() }));
+    d.world.files.insert("café.png".into(), Ok(protocol::FileMeta { len: 1, ..Default::default() }));
     d.send(&get("/we%22ird.txt")).send(&get("/caf%C3%A9.png"));
     let r = d.responses();
     assert_eq!(r[0].header("Content-Disposition"), Some("attachment; filename=\"we\\\"ird.txt\""));

@@ -51,7 +51,8 @@ t!(hidden_files_are_not_served {
     for p in ["/.git/config", "/uploads/.tmp-x.json", "/.env"] {
         let d = one(&get(p));
         assert_eq!(d.status(), 404, "{p}");
-        assert!(!d.out.iter().any(|o| matches!(o, Out::Open(_))));
+        // Nothing but the root's 404.html (the body of every 404) is opened.
+        assert!(!d.out.iter().any(|o| matches!(o, Out::Open(p) if p != "404.html")));
     }
 });
 
@@ -116,7 +117,7 @@ t!(loopback_names_are_the_same_server {
 
 fn with_bind(host: &str, port: u16, allow: &[&str], header: &str) -> u16 {
     let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
-    let mut d = Driver::with(Config::new(host, port, &allow));
+    let mut d = driver_with(Config::new(host, port, &allow));
     d.send(format!("GET / HTTP/1.1\r\nHost: {header}\r\n\r\n").as_bytes());
     d.status()
 }
@@ -141,6 +142,24 @@ t!(named_bind_and_allow_host {
     assert_eq!(with_bind("192.0.2.7", 8080, &[], "192.0.2.7:8080"), 200);
     assert_eq!(with_bind("192.0.2.7", 8080, &[], "localhost:8080"), 403);
     assert_eq!(with_bind("192.0.2.7", 8080, &["files.example"], "files.example:8080"), 200);
+});
+
+t!(a_unix_socket_listener_accepts_any_valid_host {
+    // `--listen unix:PATH`: no host or port of its own to name (SPEC "Operations").
+    let any = |header: &str| {
+        let mut config = Config::new("127.0.0.1", 8080, &[]);
+        config.hosts = protocol::HostPolicy::any();
+        let mut d = driver_with(config);
+        d.send(format!("GET / HTTP/1.1\r\nHost: {header}\r\n\r\n").as_bytes());
+        (d.status(), d.closed)
+    };
+    for h in ["localhost", "example.com:8081", "[::1]:9", "files.lan", "10.0.0.1:80"] {
+        assert_eq!(any(h).0, 200, "{h}");
+    }
+    // Still a valid `host[:port]`, exactly one.
+    for h in ["user@localhost", "a b", "localhost:", "localhost:99999", "x/y"] {
+        assert_eq!(any(h), (400, true), "{h}");
+    }
 });
 
 t!(absolute_form_target_uses_its_authority {
@@ -208,7 +227,7 @@ fn chunked(body: &str) -> Vec<u8> {
 t!(correct_chunked_body_is_accepted {
     let d = one(&chunked("2\r\n{\"\r\n5;ext=1;q=\"a b\"\r\nk\":12\r\nA\r\n3456789}  \r\n0\r\nTrailer: x\r\n\r\n"));
     assert_eq!(d.status(), 201);
-    assert_eq!(d.uploads[0].1, b"{\"k\":123456789}  ");
+    assert_eq!(d.world.uploads[0].1, b"{\"k\":123456789}  ");
     let d = one(&chunked("2\r\n{}\r\n0\r\n\r\n"));
     assert_eq!(d.status(), 201);
     // Case of hex digits, and an extension without value.
@@ -242,16 +261,16 @@ t!(bad_chunks_are_400 {
 t!(chunked_body_over_max_is_413 {
     let mut c = config();
     c.max_body = 10;
-    let mut d = Driver::with(c);
+    let mut d = driver_with(c);
     d.send(&chunked("7\r\n[1,2,3]\r\n7\r\n[1,2,3]\r\n0\r\n\r\n"));
     assert_eq!(d.status(), 413);
-    assert!(d.closed && d.uploads.is_empty());
+    assert!(d.closed && d.world.uploads.is_empty());
 });
 
 t!(content_length_over_max_is_413_at_once {
     let mut c = config();
     c.max_body = 100;
-    let mut d = Driver::with(c);
+    let mut d = driver_with(c);
     d.send(&req("POST", "/upload", "Content-Type: application/json\r\nContent-Length: 101\r\n"));
     assert_eq!(d.status(), 413);
     assert!(d.closed);
@@ -340,19 +359,19 @@ t!(asterisk_only_for_options {
 });
 
 t!(framing_errors_close_but_routing_errors_do_not {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(&[get("/nope.html"), get("/../x"), req("PUT", "/", ""), get("/notes.qqq"), get("/")].concat());
     let s: Vec<u16> = d.responses().iter().map(|r| r.status).collect();
     assert_eq!(s, vec![404, 403, 405, 415, 200]);
     assert!(!d.closed);
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(&[b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: x\r\n\r\n".to_vec(), get("/")].concat());
     assert_eq!(d.status(), 400);
     assert!(d.closed, "nothing after a framing error is answered");
 });
 
 t!(get_with_body_is_read_and_discarded {
-    let mut d = Driver::new();
+    let mut d = driver();
     d.send(&[req("GET", "/", "Content-Length: 5\r\n\r\nhello"), get("/sample.txt")].concat());
     let s: Vec<u16> = d.responses().iter().map(|r| r.status).collect();
     assert_eq!(s, vec![200, 200]);
@@ -370,18 +389,18 @@ t!(windows_path_rules_apply_only_when_the_runtime_asks {
     let mut windows = config();
     windows.path_rules = protocol::PathRules::Windows;
     for name in names {
-        let mut d = Driver::with(windows.clone());
+        let mut d = driver_with(windows.clone());
         d.send(&get(name));
         assert_eq!(d.status(), 403, "{name} on Windows");
         assert!(!d.out.iter().any(|o| matches!(o, Out::Open(_))), "{name} was opened");
         // On Unix the same names reach the file system (404 here: no such file).
-        let mut d = Driver::new();
+        let mut d = driver();
         d.send(&get(name));
         assert!(d.out.iter().any(|o| matches!(o, Out::Open(_))), "{name} on Unix");
     }
     // Ordinary names stay served with the Windows rules.
     for ok in ["/index.html", "/console.txt", "/nul-ish.txt", "/COM10.txt", "/a~b.txt", "/docs/index.html"] {
-        let mut d = Driver::with(windows.clone());
+        let mut d = driver_with(windows.clone());
         d.send(&get(ok));
         assert!(d.out.iter().any(|o| matches!(o, Out::Open(_))), "{ok} refused");
     }

@@ -7,8 +7,12 @@
 #   runtime-smol/bench/interleave.sh ROUNDS SECONDS CONNS ROOT NAME=COMMAND...
 #
 # COMMAND must listen on 127.0.0.1:18080 in the foreground. Prints, per round and
-# server, the req/s of 3 wrk -t1 runs on /index.html (after a 1 s warm-up).
+# server, the req/s of 3 wrk -t1 runs on /index.html (after a 1 s warm-up). With
+# WRK_HEADER='Name: value' in the environment, every request carries that header (the
+# --auth benchmark: an Authorization line). CURL_ARGS likewise for the start probe.
 set -u
+hdr=()
+[ -n "${WRK_HEADER:-}" ] && hdr=(-H "$WRK_HEADER")
 rounds=$1 secs=$2 conns=$3 root=$4
 shift 4
 [ -f "$root/index.html" ] || { echo "no $root/index.html" >&2; exit 2; }
@@ -19,7 +23,7 @@ for r in $(seq 1 "$rounds"); do
     pid=$!
     up=no
     for _ in $(seq 50); do
-      curl -sf -o /dev/null http://127.0.0.1:18080/index.html && { up=yes; break; }
+      curl -sf -o /dev/null "${hdr[@]}" http://127.0.0.1:18080/index.html && { up=yes; break; }
       sleep 0.1
     done
     if [ $up = no ]; then
@@ -27,10 +31,10 @@ for r in $(seq 1 "$rounds"); do
       kill -- -"$pid" 2>/dev/null; wait "$pid" 2>/dev/null
       exit 1
     fi
-    wrk -t1 -c"$conns" -d1s http://127.0.0.1:18080/index.html >/dev/null
+    wrk -t1 -c"$conns" -d1s "${hdr[@]}" http://127.0.0.1:18080/index.html >/dev/null
     line=""
     for _ in 1 2 3; do
-      line="$line $(wrk -t1 -c"$conns" -d"${secs}s" http://127.0.0.1:18080/index.html | awk '/Requests\/sec/ {printf "%d", $2}')"
+      line="$line $(wrk -t1 -c"$conns" -d"${secs}s" "${hdr[@]}" http://127.0.0.1:18080/index.html | awk '/Requests\/sec/ {printf "%d", $2}')"
     done
     kill -- -"$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     echo "round $r $name:$line"

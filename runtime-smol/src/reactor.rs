@@ -19,9 +19,10 @@
 //! connection stays on the thread that accepted it, so a wake-up between tasks of one
 //! thread is an atomic flag, never a system call.
 //!
-//! Elsewhere than Linux, and on Linux with `PORTABLE_IO=1`, the same flags are driven by
-//! the `polling` crate (kqueue, IOCP, epoll) in oneshot mode, armed when a task starts
-//! waiting; that is the path the other platforms take, tested on Linux by CI.
+//! The kernel side is `host::event` (epoll and an eventfd on Linux). Elsewhere, and on
+//! Linux with `PORTABLE_IO=1`, it has no edge-triggered mode: the same flags are then
+//! driven in oneshot mode, armed when a task starts waiting; that is the path the other
+//! platforms take, tested on Linux by CI.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -33,8 +34,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
-/// The event key of the cross-thread wake-up.
-const NOTIFY_KEY: usize = usize::MAX;
+use host::event::{Events, Interest, Mode, Poller, NOTIFY_KEY};
+
 /// The event key of the descriptor given to [`on_readable`].
 const HOOK_KEY: usize = usize::MAX - 1;
 /// Events taken from the kernel per wait.
@@ -62,13 +63,14 @@ fn read_clocks() -> (Instant, SystemTime) {
 
 /// One thread's reactor.
 struct Reactor {
-    backend: Backend,
+    poller: Arc<Poller>,
+    events: Events,
     slots: Vec<Slot>,
     free: Vec<usize>,
     timers: BTreeMap<(Instant, u64), Waker>,
+    /// Tasks that yielded until the next wait for events ([`next_turn`]).
+    yielded: Vec<Waker>,
     next_timer: u64,
-    /// The events of the last wait (key, readable, writable).
-    batch: Vec<(usize, bool, bool)>,
     /// Called when the descriptor given to [`on_readable`] turns readable.
     #[cfg(target_os = "linux")]
     hook: Option<(std::os::fd::OwnedFd, Box<dyn Fn()>)>,
@@ -83,79 +85,40 @@ struct Slot {
     writable: bool,
     /// An event said readable since the last read ([`Io::take_fresh`]).
     fresh: bool,
+    /// An event said the peer closed: there is no further edge, so a short read does
+    /// not mean the socket is drained (the end of the stream is still to be read).
+    closed: bool,
     reader: Option<Waker>,
     writer: Option<Waker>,
 }
 
-/// Which kernel interface tells readiness.
-enum Backend {
-    #[cfg(target_os = "linux")]
-    Epoll(epoll::Epoll),
-    Polling(Arc<polling::Poller>, polling::Events),
-}
-
-impl Backend {
-    /// The `polling` backend, whose oneshot interest is armed for each wait.
-    fn poller(&self) -> Option<&polling::Poller> {
-        match self {
-            #[cfg(target_os = "linux")]
-            Backend::Epoll(_) => None,
-            Backend::Polling(p, _) => Some(p),
-        }
-    }
-}
-
-/// What wakes a thread sleeping in its reactor, from any thread.
-#[derive(Clone)]
-enum Notifier {
-    #[cfg(target_os = "linux")]
-    Eventfd(Arc<std::os::fd::OwnedFd>),
-    Polling(Arc<polling::Poller>),
-}
-
-impl Notifier {
-    fn notify(&self) {
-        match self {
-            #[cfg(target_os = "linux")]
-            Notifier::Eventfd(fd) => epoll::notify(fd),
-            Notifier::Polling(p) => {
-                let _ = p.notify();
-            }
-        }
-    }
-}
-
 impl Reactor {
-    fn new() -> io::Result<(Reactor, Notifier)> {
-        #[cfg(target_os = "linux")]
-        if !host::portable_sockets() {
-            let (e, fd) = epoll::Epoll::new(NOTIFY_KEY)?;
-            return Ok((Reactor::with(Backend::Epoll(e)), Notifier::Eventfd(fd)));
-        }
-        let poller = Arc::new(polling::Poller::new()?);
-        let events =
-            polling::Events::with_capacity(std::num::NonZeroUsize::MIN.saturating_add(EVENTS - 1));
-        let notifier = Notifier::Polling(Arc::clone(&poller));
-        Ok((Reactor::with(Backend::Polling(poller, events)), notifier))
-    }
-
-    fn with(backend: Backend) -> Reactor {
-        Reactor {
-            backend,
+    fn new() -> io::Result<Reactor> {
+        let poller = Arc::new(Poller::new()?);
+        let events = poller.events(EVENTS);
+        Ok(Reactor {
+            poller,
+            events,
             slots: Vec::new(),
             free: Vec::new(),
             timers: BTreeMap::new(),
+            yielded: Vec::new(),
             next_timer: 0,
-            batch: Vec::with_capacity(EVENTS),
             #[cfg(target_os = "linux")]
             hook: None,
-        }
+        })
     }
 
     /// Waits for events (at most `timeout`, less if a timer is due sooner), then wakes
     /// the tasks they concern and every timer that is due. `sleeping` is cleared as soon
     /// as the kernel returns: waking a task from here needs no notification.
     fn wait(&mut self, timeout: Option<Duration>, sleeping: &AtomicBool) -> io::Result<()> {
+        // A task yielded to the events: look, do not sleep.
+        let timeout = if self.yielded.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
         let timeout = match self.timers.first_key_value() {
             Some(((at, _), _)) => {
                 let until = at.saturating_duration_since(Instant::now());
@@ -163,40 +126,26 @@ impl Reactor {
             }
             None => timeout,
         };
-        // Kept between waits: no allocation per wait.
-        let mut ready = std::mem::take(&mut self.batch);
-        ready.clear();
-        match &mut self.backend {
-            #[cfg(target_os = "linux")]
-            Backend::Epoll(e) => {
-                e.wait(timeout, sleeping, &mut |key, r, w| ready.push((key, r, w)))?
-            }
-            Backend::Polling(p, events) => {
-                events.clear();
-                let waited = p.wait(events, timeout);
-                sleeping.store(false, Ordering::SeqCst);
-                match waited {
-                    Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
-                    _ => {}
-                }
-                for ev in events.iter() {
-                    ready.push((ev.key, ev.readable, ev.writable));
-                }
-            }
-        }
+        let waited = self.poller.wait(&mut self.events, timeout);
+        sleeping.store(false, Ordering::SeqCst);
+        waited?;
         // The hook first (the cache's change notification): every task woken by this
         // wait then sees what changed before its request came. Also after a full batch,
         // where its event may have been left for the next wait.
         #[cfg(target_os = "linux")]
         if let Some((_, hook)) = &self.hook {
-            if ready.len() >= EVENTS || ready.iter().any(|&(key, _, _)| key == HOOK_KEY) {
+            let full = self.events.len() >= EVENTS;
+            if full || self.events.iter().any(|e| e.key == HOOK_KEY) {
                 hook();
             }
         }
-        for &(key, r, w) in &ready {
-            self.ready(key, r, w);
+        for ev in self.events.drain() {
+            ready(&mut self.slots, ev);
         }
-        self.batch = ready;
+        // After the events' tasks: they run first.
+        for w in self.yielded.drain(..) {
+            w.wake();
+        }
         let (now, _) = read_clocks();
         if !self.timers.is_empty() {
             while let Some(entry) = self.timers.first_entry() {
@@ -208,31 +157,33 @@ impl Reactor {
         }
         Ok(())
     }
+}
 
-    fn ready(&mut self, key: usize, readable: bool, writable: bool) {
-        if key == NOTIFY_KEY || key == HOOK_KEY {
-            return;
+/// An event: its slot's flags are set, its waiting tasks woken.
+fn ready(slots: &mut [Slot], ev: host::event::Event) {
+    let (key, readable, writable) = (ev.key, ev.readable, ev.writable);
+    if key == NOTIFY_KEY || key == HOOK_KEY {
+        return;
+    }
+    let (index, generation) = split(key);
+    let Some(slot) = slots
+        .get_mut(index)
+        .filter(|s| s.generation as usize & LOW == generation as usize)
+    else {
+        return;
+    };
+    slot.closed |= ev.closed;
+    if readable {
+        slot.readable = true;
+        slot.fresh = true;
+        if let Some(w) = slot.reader.take() {
+            w.wake();
         }
-        let (index, generation) = split(key);
-        let Some(slot) = self
-            .slots
-            .get_mut(index)
-            .filter(|s| s.generation as usize & LOW == generation as usize)
-        else {
-            return;
-        };
-        if readable {
-            slot.readable = true;
-            slot.fresh = true;
-            if let Some(w) = slot.reader.take() {
-                w.wake();
-            }
-        }
-        if writable {
-            slot.writable = true;
-            if let Some(w) = slot.writer.take() {
-                w.wake();
-            }
+    }
+    if writable {
+        slot.writable = true;
+        if let Some(w) = slot.writer.take() {
+            w.wake();
         }
     }
 }
@@ -263,7 +214,7 @@ fn with<R>(f: impl FnOnce(&mut Reactor) -> R) -> R {
 struct Unparker {
     woken: AtomicBool,
     sleeping: AtomicBool,
-    notifier: Notifier,
+    notifier: Arc<Poller>,
 }
 
 impl Wake for Unparker {
@@ -280,7 +231,8 @@ impl Wake for Unparker {
 /// Runs `future` (an executor's `run`) on this thread with a reactor of its own:
 /// polls it, and while it waits, waits for events.
 pub(crate) fn block_on<T>(future: impl Future<Output = T>) -> io::Result<T> {
-    let (reactor, notifier) = Reactor::new()?;
+    let reactor = Reactor::new()?;
+    let notifier = Arc::clone(&reactor.poller);
     REACTOR.with(|r| *r.borrow_mut() = Some(reactor));
     let unparker = Arc::new(Unparker {
         woken: AtomicBool::new(false),
@@ -320,10 +272,11 @@ pub(crate) fn block_on<T>(future: impl Future<Output = T>) -> io::Result<T> {
 #[cfg(target_os = "linux")]
 pub(crate) fn on_readable(fd: std::os::fd::OwnedFd, hook: impl Fn() + 'static) -> bool {
     with(|r| {
-        let Backend::Epoll(e) = &r.backend else {
-            return false;
-        };
-        if e.add(&fd, HOOK_KEY, true).is_err() {
+        if !r.poller.has_edge()
+            || r.poller
+                .add(&fd, HOOK_KEY, Interest::READ, Mode::Edge)
+                .is_err()
+        {
             return false;
         }
         // Whatever came before it was registered.
@@ -335,6 +288,24 @@ pub(crate) fn on_readable(fd: std::os::fd::OwnedFd, hook: impl Fn() + 'static) -
 
 /// Wakes every task of this thread that waits for a socket to turn readable (they look
 /// again, and find what changed: the server shutting down).
+/// Lets every other task of this thread run, and the reactor look for events, before
+/// the caller goes on. A plain `yield_now` only requeues the task: the executor looks for
+/// events after 200 tasks, so a task that is always ready (a big download whose steps
+/// the page cache holds) would keep a small request whose bytes came meanwhile waiting
+/// for 200 of its steps (about 200 MiB).
+pub(crate) async fn next_turn() {
+    let mut queued = false;
+    std::future::poll_fn(|cx| {
+        if queued {
+            return Poll::Ready(());
+        }
+        queued = true;
+        with(|r| r.yielded.push(cx.waker().clone()));
+        Poll::Pending
+    })
+    .await
+}
+
 pub(crate) fn wake_readers() {
     with(|r| {
         for slot in &mut r.slots {
@@ -377,11 +348,15 @@ impl<T: polling::AsSource> Io<T> {
             slot.readable = false;
             slot.writable = true;
             let key = key(index, slot.generation);
-            let added = match &r.backend {
-                #[cfg(target_os = "linux")]
-                Backend::Epoll(e) => e.add(&io, key, false),
-                // SAFETY: `io` is deleted from the poller before it is dropped (Drop).
-                Backend::Polling(p, _) => unsafe { p.add(raw(&io), polling::Event::none(key)) },
+            // Edge-triggered for both ways, once; else oneshot, armed for each wait.
+            let added = if r.poller.has_edge() {
+                r.poller.add(&io, key, Interest::BOTH, Mode::Edge)
+            } else {
+                let none = Interest {
+                    read: false,
+                    write: false,
+                };
+                r.poller.add(&io, key, none, Mode::Oneshot)
             };
             if let Err(e) = added {
                 r.slots[index].generation = r.slots[index].generation.wrapping_add(1);
@@ -425,10 +400,12 @@ impl<T: polling::AsSource> Io<T> {
     pub(crate) fn take_fresh(&self) -> bool {
         with(|r| {
             let fresh = std::mem::take(&mut r.slots[split(self.key).0].fresh);
+            // Only Linux has the hook (the cache's change notification).
             #[cfg(target_os = "linux")]
-            return fresh && r.hook.is_some();
+            let hooked = r.hook.is_some();
             #[cfg(not(target_os = "linux"))]
-            return fresh && false;
+            let hooked = false;
+            fresh && hooked
         })
     }
 
@@ -441,7 +418,8 @@ impl<T: polling::AsSource> Io<T> {
         with(|r| {
             let slot = &mut r.slots[split(self.key).0];
             match dir {
-                Dir::Read => slot.readable = false,
+                // After the peer closed no edge comes: keep reading until the end.
+                Dir::Read => slot.readable = slot.closed,
                 Dir::Write => slot.writable = false,
             }
         });
@@ -462,11 +440,16 @@ impl<T: polling::AsSource> Io<T> {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waker = Some(cx.waker().clone()),
                 }
-                if let Some(p) = r.backend.poller() {
+                if !r.poller.has_edge() {
                     // Oneshot: arm what is waited for now.
-                    let interest =
-                        polling::Event::new(self.key, slot.reader.is_some(), slot.writer.is_some());
-                    if p.modify(&self.io, interest).is_err() {
+                    let interest = Interest {
+                        read: slot.reader.is_some(),
+                        write: slot.writer.is_some(),
+                    };
+                    if r.poller
+                        .modify(&self.io, self.key, interest, Mode::Oneshot)
+                        .is_err()
+                    {
                         // Not watchable any more: let the task try, and see the error.
                         slot.readable = true;
                         slot.writable = true;
@@ -486,8 +469,8 @@ impl<T: polling::AsSource> Drop for Io<T> {
                 return;
             };
             let Some(r) = r.as_mut() else { return };
-            if let Some(p) = r.backend.poller() {
-                let _ = p.delete(&self.io);
+            if !r.poller.has_edge() {
+                let _ = r.poller.delete(&self.io);
             }
             // epoll forgets a socket when it is closed; an event still on its way finds
             // the generation moved on.
@@ -500,18 +483,6 @@ impl<T: polling::AsSource> Drop for Io<T> {
             r.free.push(index);
         });
     }
-}
-
-#[cfg(unix)]
-fn raw<T: polling::AsSource>(io: &T) -> std::os::fd::RawFd {
-    use std::os::fd::AsRawFd;
-    io.as_fd().as_raw_fd()
-}
-
-#[cfg(windows)]
-fn raw<T: polling::AsSource>(io: &T) -> std::os::windows::io::RawSocket {
-    use std::os::windows::io::AsRawSocket;
-    io.as_socket().as_raw_socket()
 }
 
 /// A deadline: a future that completes at (or just after) an instant. It can be moved
@@ -593,111 +564,5 @@ impl Future for Timer {
 impl Drop for Timer {
     fn drop(&mut self) {
         self.unregister();
-    }
-}
-
-/// Linux: epoll, edge-triggered, and an eventfd for wake-ups from other threads.
-#[cfg(target_os = "linux")]
-mod epoll {
-    use std::io;
-    use std::os::fd::{AsFd, OwnedFd};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
-    use rustix::event::{eventfd, EventfdFlags, Timespec};
-
-    pub(super) struct Epoll {
-        fd: OwnedFd,
-        notify: Arc<OwnedFd>,
-        events: Vec<epoll::Event>,
-        notify_key: usize,
-    }
-
-    impl Epoll {
-        pub(super) fn new(notify_key: usize) -> io::Result<(Epoll, Arc<OwnedFd>)> {
-            let fd = epoll::create(CreateFlags::CLOEXEC)?;
-            let notify = Arc::new(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?);
-            epoll::add(
-                &fd,
-                &*notify,
-                EventData::new_u64(notify_key as u64),
-                EventFlags::IN | EventFlags::ET,
-            )?;
-            let e = Epoll {
-                fd,
-                notify: Arc::clone(&notify),
-                events: Vec::with_capacity(super::EVENTS),
-                notify_key,
-            };
-            Ok((e, notify))
-        }
-
-        /// Registers a socket once, edge-triggered: for both directions, or (a
-        /// descriptor that is only read from) for reading.
-        pub(super) fn add(&self, io: &impl AsFd, key: usize, read_only: bool) -> io::Result<()> {
-            let mut flags = EventFlags::IN | EventFlags::ET;
-            if !read_only {
-                flags |= EventFlags::OUT | EventFlags::RDHUP;
-            }
-            Ok(epoll::add(
-                &self.fd,
-                io,
-                EventData::new_u64(key as u64),
-                flags,
-            )?)
-        }
-
-        pub(super) fn wait(
-            &mut self,
-            timeout: Option<Duration>,
-            sleeping: &AtomicBool,
-            ready: &mut dyn FnMut(usize, bool, bool),
-        ) -> io::Result<()> {
-            // Rounded up to the millisecond: never woken just before a deadline.
-            let timeout = timeout.map(|t| {
-                let ms = t.as_nanos().div_ceil(1_000_000);
-                let ms = i64::try_from(ms).unwrap_or(i64::MAX / 1000);
-                Timespec {
-                    tv_sec: ms / 1000,
-                    tv_nsec: (ms % 1000) * 1_000_000,
-                }
-            });
-            self.events.clear();
-            let waited = epoll::wait(
-                &self.fd,
-                rustix::buffer::spare_capacity(&mut self.events),
-                timeout.as_ref(),
-            );
-            sleeping.store(false, Ordering::SeqCst);
-            match waited {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => return Ok(()),
-                Err(e) => return Err(e.into()),
-            }
-            for ev in self.events.drain(..) {
-                let key = ev.data.u64() as usize;
-                if key == self.notify_key {
-                    // Empty the counter: the next notification makes a new edge.
-                    let mut buf = [0u8; 8];
-                    let _ = rustix::io::read(&*self.notify, &mut buf);
-                    continue;
-                }
-                let f = ev.flags;
-                let err = f.intersects(EventFlags::ERR | EventFlags::HUP);
-                ready(
-                    key,
-                    err || f.intersects(EventFlags::IN | EventFlags::RDHUP),
-                    err || f.contains(EventFlags::OUT),
-                );
-            }
-            Ok(())
-        }
-    }
-
-    /// Wakes the thread sleeping in `wait`.
-    pub(super) fn notify(fd: &OwnedFd) {
-        let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
     }
 }

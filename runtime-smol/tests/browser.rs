@@ -1,2 +1,2 @@
 #![cfg(unix)]
-testkit::browser_tests!(env!("CARGO_BIN_EXE_runtime-smol"));
+testkit::tests!(browser, env!("CARGO_BIN_EXE_runtime-smol"));

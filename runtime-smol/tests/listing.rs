@@ -1,2 +1,2 @@
 #![cfg(unix)]
-testkit::listing_tests!(env!("CARGO_BIN_EXE_runtime-smol"));
+testkit::tests!(listing, env!("CARGO_BIN_EXE_runtime-smol"));

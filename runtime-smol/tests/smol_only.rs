@@ -1,6 +1,7 @@
 //! Behaviour only runtime-smol has: `--max-connections`, exactly MAX_THREADS executor
 //! threads, idle and slow connections that cost no thread, and shutdown with idle
-//! keep-alive connections open. Everything else is the shared suite (`tests/suite.rs`).
+//! keep-alive connections open. Everything else is shared with runtime-std: the groups
+//! of cases in `testkit` (one file here per group, e.g. `tests/capacity.rs`).
 //!
 //! Each test starts the real binary on 127.0.0.1 port 0 (the testkit harness) and talks
 //! to it over sockets; every wait is bounded.

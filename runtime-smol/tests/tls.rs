@@ -1,3 +1,3 @@
-//! What only HTTPS has (issue 16): see `testkit::tls_tests!`.
+//! What only HTTPS has: see `testkit::tls`.
 #![cfg(all(unix, feature = "tls"))]
-testkit::tls_tests!(env!("CARGO_BIN_EXE_runtime-smol"));
+testkit::tests!(tls, env!("CARGO_BIN_EXE_runtime-smol"));

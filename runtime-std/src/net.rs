@@ -1,28 +1,27 @@
-//! The socket calls of runtime-std that differ per platform, each in two versions,
-//! Unix and portable (Windows; Linux with `PORTABLE_IO=1`):
+//! The accept loop of runtime-std, in two versions:
 //!
-//! - the accept loop — Unix: a non-blocking listener, `poll` on it and on the shutdown
-//!   descriptor; portable: a blocking `accept`, woken at shutdown by a connection to
-//!   itself;
-//! - reading what is already there — Unix: `recv(MSG_DONTWAIT)`; portable: non-blocking
-//!   mode on, `read`, off;
-//! - is something unread? — Unix: `recv(MSG_DONTWAIT | MSG_PEEK)`; portable:
-//!   non-blocking mode on, `peek`, off;
-//! - waking idle workers at shutdown — Unix: `shutdown(SHUT_RD)` ends their blocked
-//!   `read`; portable: that too, and a worker's `read` never blocks longer than
-//!   [`PORTABLE_READ_WAIT`] before it looks at the shutdown flag.
+//! - Unix: non-blocking listeners, `poll` on them and on the shutdown descriptor, every
+//!   waiting connection accepted (non-blocking, by `host::net::Listener::accept`) before
+//!   polling again;
+//! - portable (Windows; Linux with `PORTABLE_IO=1`): a blocking `accept` per listener
+//!   (one thread each past the first), woken at shutdown by a connection to itself (on
+//!   Windows a signal cannot make a descriptor readable, and std has no `poll`).
 //!
-//! On Windows std has no `poll`, a signal cannot make a descriptor readable, there is no
-//! `MSG_DONTWAIT`, and whether `shutdown(SD_RECEIVE)` ends a `recv` blocked in another
-//! thread is not documented: the portable versions use only `std`. [`host::portable_sockets`] chooses, so that Linux
-//! runs the portable versions under `PORTABLE_IO=1` (the socket suites then test them).
+//! Both end at shutdown the same way: what waits in a listener's backlog is accepted and
+//! handed over like any connection (its session drains it: a request on its way is
+//! answered with `Connection: close`), then the loop returns so that the caller drops the
+//! listeners at once — a connection made later is refused, never accepted and then reset.
+//!
+//! [`host::portable_sockets`] chooses, so that Linux runs the portable version under
+//! `PORTABLE_IO=1` (the socket suites then test it).
 
-use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use host::net::{Listener, Local, Peer, Stream};
 use host::shutdown::Shutdown;
 use log::error;
 
@@ -30,28 +29,19 @@ use log::error;
 /// the backlog) instead of spinning on it.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
-/// Portable sockets: the longest a worker blocks in `read` before it looks at the
-/// shutdown flag (an early wake-up is a `Timeout` the core ignores).
-pub(crate) const PORTABLE_READ_WAIT: Duration = Duration::from_millis(100);
-
-/// The longest one blocking `read` of a worker may wait: unbounded on Unix (shutdown
-/// ends it), [`PORTABLE_READ_WAIT`] with portable sockets.
-pub(crate) fn read_wait_cap() -> Option<Duration> {
-    host::portable_sockets().then_some(PORTABLE_READ_WAIT)
-}
-
-/// Accepts connections and hands each (blocking) to `serve` until shutdown is requested.
-/// `serve` must not block.
-pub(crate) fn accept_until(
-    listener: &TcpListener,
+/// Accepts connections on every listener and hands each (non-blocking) to `serve`, with
+/// the index of its listener, until shutdown is requested; then what waits in the
+/// backlogs. `serve` must not block.
+pub fn accept_until(
+    listeners: &[Listener],
     shutdown: &Shutdown,
-    serve: impl FnMut(TcpStream, SocketAddr),
+    serve: impl Fn(usize, Stream, Peer) + Sync,
 ) -> io::Result<()> {
     #[cfg(unix)]
     if !host::portable_sockets() {
-        return accept_polling(listener, shutdown, serve);
+        return accept_polling(listeners, shutdown, serve);
     }
-    accept_blocking(listener, shutdown, serve)
+    accept_blocking(listeners, shutdown, serve)
 }
 
 /// After a failed `accept`: an interrupted call or a connection aborted before it was
@@ -72,63 +62,122 @@ fn paused_after(e: &io::Error, errors: &mut u64, shutdown: &Shutdown) -> bool {
     true
 }
 
-/// Unix: a non-blocking listener polled beside the shutdown descriptor; every waiting
+/// At shutdown: accepts what waits in `listener`'s backlog (non-blocking), until it is
+/// empty or an `accept` fails.
+fn accept_backlog(i: usize, listener: &Listener, serve: &(impl Fn(usize, Stream, Peer) + Sync)) {
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => serve(i, stream, peer),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Unix: non-blocking listeners polled beside the shutdown descriptor; every waiting
 /// connection is accepted before polling again.
 #[cfg(unix)]
-fn accept_polling(
-    listener: &TcpListener,
+pub fn accept_polling(
+    listeners: &[Listener],
     shutdown: &Shutdown,
-    mut serve: impl FnMut(TcpStream, SocketAddr),
+    serve: impl Fn(usize, Stream, Peer) + Sync,
 ) -> io::Result<()> {
     use rustix::event::{PollFd, PollFlags};
-    listener.set_nonblocking(true)?;
+    for l in listeners {
+        l.set_nonblocking(true)?;
+    }
     let mut errors = 0u64;
+    let mut ready = vec![false; listeners.len()];
     while !shutdown.requested() {
-        let mut fds = [
-            PollFd::new(listener, PollFlags::IN),
-            PollFd::from_borrowed_fd(shutdown.as_fd(), PollFlags::IN),
-        ];
+        let mut fds: Vec<PollFd<'_>> = listeners
+            .iter()
+            .map(|l| PollFd::new(l, PollFlags::IN))
+            .collect();
+        fds.push(PollFd::from_borrowed_fd(shutdown.as_fd(), PollFlags::IN));
         match rustix::event::poll(&mut fds, None) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => {
-                error!("poll on the listener failed: {e}");
+                error!("poll on the listeners failed: {e}");
                 shutdown.wait_timeout(ACCEPT_PAUSE);
             }
         }
+        for (r, fd) in ready.iter_mut().zip(&fds) {
+            *r = !fd.revents().is_empty();
+        }
+        drop(fds);
         if shutdown.requested() {
             break;
         }
-        loop {
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    errors = 0;
-                    if stream.set_nonblocking(false).is_ok() {
-                        serve(stream, peer);
+        for (i, l) in listeners.iter().enumerate().filter(|&(i, _)| ready[i]) {
+            loop {
+                match l.accept() {
+                    Ok((stream, peer)) => {
+                        errors = 0;
+                        serve(i, stream, peer);
                     }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    if paused_after(&e, &mut errors, shutdown) {
-                        break;
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        if paused_after(&e, &mut errors, shutdown) {
+                            break;
+                        }
                     }
                 }
             }
         }
     }
+    for (i, l) in listeners.iter().enumerate() {
+        accept_backlog(i, l, &serve);
+    }
     Ok(())
 }
 
-/// Portable: a blocking `accept`. At shutdown a helper thread connects to the listener
-/// ("knocks") so that the blocked `accept` returns; the loop then sees the flag and
+/// Portable: a blocking `accept` per listener (the first on this thread, each other on
+/// a thread of its own). At shutdown a helper thread connects to each listener
+/// ("knocks") so that its blocked `accept` returns; the loop then sees the flag and
 /// drops that connection. It knocks again every 200 ms until the loop has stopped (a
 /// knock can be lost, e.g. to a full backlog — though then `accept` is busy anyway).
-fn accept_blocking(
-    listener: &TcpListener,
+pub fn accept_blocking(
+    listeners: &[Listener],
     shutdown: &Shutdown,
-    mut serve: impl FnMut(TcpStream, SocketAddr),
+    serve: impl Fn(usize, Stream, Peer) + Sync,
+) -> io::Result<()> {
+    let serve = &serve;
+    std::thread::scope(|scope| {
+        let others: Vec<_> = listeners
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, l)| {
+                std::thread::Builder::new()
+                    .name(format!("accept-{i}"))
+                    .spawn_scoped(scope, move || accept_one_blocking(i, l, shutdown, serve))
+            })
+            .collect::<io::Result<_>>()?;
+        let first = match listeners.first() {
+            Some(l) => accept_one_blocking(0, l, shutdown, serve),
+            None => Ok(()),
+        };
+        for other in others {
+            other
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("an accept thread panicked")))?;
+        }
+        first
+    })
+}
+
+/// The blocking accept loop of one listener (see [`accept_blocking`]).
+fn accept_one_blocking(
+    i: usize,
+    listener: &Listener,
+    shutdown: &Shutdown,
+    serve: &(impl Fn(usize, Stream, Peer) + Sync),
 ) -> io::Result<()> {
     listener.set_nonblocking(false)?;
-    let knock_at = knock_address(listener.local_addr()?);
+    let knock_at = listener.local().clone();
     let stopped = Arc::new(AtomicBool::new(false));
     {
         let shutdown = shutdown.clone();
@@ -139,7 +188,7 @@ fn accept_blocking(
             .spawn(move || {
                 shutdown.wait();
                 while !stopped.load(Ordering::SeqCst) {
-                    let _ = TcpStream::connect_timeout(&knock_at, Duration::from_millis(200));
+                    knock(&knock_at);
                     std::thread::sleep(Duration::from_millis(200));
                 }
             })?;
@@ -147,175 +196,61 @@ fn accept_blocking(
     let mut errors = 0u64;
     while !shutdown.requested() {
         match listener.accept() {
-            // Accepted after the signal: most likely the knock; closed unanswered.
-            Ok(_) if shutdown.requested() => break,
+            // Accepted after the signal: most likely the knock (its session sees EOF and
+            // closes), maybe a client of the backlog: served like the rest of it.
+            Ok((stream, peer)) if shutdown.requested() => {
+                serve(i, stream, peer);
+                break;
+            }
             Ok((stream, peer)) => {
                 errors = 0;
-                serve(stream, peer);
+                serve(i, stream, peer);
             }
             Err(e) => {
                 paused_after(&e, &mut errors, shutdown);
             }
         }
     }
+    accept_backlog(i, listener, serve);
     stopped.store(true, Ordering::SeqCst);
     Ok(())
 }
 
+/// Connects to a listener bound to `local` (and lets go), so that a blocked `accept`
+/// returns.
+fn knock(local: &Local) {
+    match local {
+        Local::Tcp { addr, .. } => {
+            let _ = TcpStream::connect_timeout(&knock_address(*addr), Duration::from_millis(200));
+        }
+        #[cfg(unix)]
+        Local::Unix {
+            path: Some(path), ..
+        } => {
+            let _ = std::os::unix::net::UnixStream::connect(path);
+        }
+        #[cfg(target_os = "linux")]
+        Local::Unix { name, path: None } => {
+            use std::os::linux::net::SocketAddrExt;
+            let abstract_name = name.strip_prefix("unix:@").unwrap_or_default();
+            if let Ok(addr) =
+                std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())
+            {
+                let _ = std::os::unix::net::UnixStream::connect_addr(&addr);
+            }
+        }
+        #[cfg(all(unix, not(target_os = "linux")))]
+        Local::Unix { path: None, .. } => {}
+    }
+}
+
 /// Where to connect to reach a listener bound to `bound`: the loopback address of the
 /// same family when it is bound to all addresses.
-fn knock_address(bound: SocketAddr) -> SocketAddr {
+pub fn knock_address(bound: SocketAddr) -> SocketAddr {
     let ip = match bound.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
     SocketAddr::new(ip, bound.port())
-}
-
-/// One read of what the client has already sent, without waiting: `Ok(0)` at the end of
-/// the stream, `WouldBlock` when nothing is there. The stream stays blocking.
-pub(crate) fn read_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    #[cfg(unix)]
-    if !host::portable_sockets() {
-        use rustix::net::{recv, RecvFlags};
-        return Ok(recv(stream, buf, RecvFlags::DONTWAIT)?.0);
-    }
-    without_waiting(stream, |s| (&*s).read(buf))
-}
-
-/// Whether the client has sent bytes that were not read yet (false at the end of the
-/// stream, or when that cannot be told).
-pub(crate) fn has_unread(stream: &TcpStream) -> bool {
-    let mut probe = [0u8; 1];
-    #[cfg(unix)]
-    if !host::portable_sockets() {
-        use rustix::net::{recv, RecvFlags};
-        let peek = recv(
-            stream,
-            &mut probe[..],
-            RecvFlags::DONTWAIT | RecvFlags::PEEK,
-        );
-        return matches!(peek, Ok((n, _)) if n > 0);
-    }
-    matches!(without_waiting(stream, |s| s.peek(&mut probe)), Ok(n) if n > 0)
-}
-
-/// Runs `op` with the stream in non-blocking mode, then makes it blocking again (an
-/// error if that fails: the stream is then unusable for a worker).
-fn without_waiting<T>(
-    stream: &TcpStream,
-    op: impl FnOnce(&TcpStream) -> io::Result<T>,
-) -> io::Result<T> {
-    stream.set_nonblocking(true)?;
-    let result = op(stream);
-    stream.set_nonblocking(false)?;
-    result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-    use std::sync::atomic::AtomicUsize;
-    use std::time::Instant;
-
-    fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-        let (server, _) = listener.accept().expect("accept");
-        (client, server)
-    }
-
-    #[test]
-    fn the_portable_reads_do_not_wait_and_leave_the_stream_blocking() {
-        let (mut client, server) = pair();
-        let mut buf = [0u8; 16];
-        let start = Instant::now();
-        let e = without_waiting(&server, |s| (&*s).read(&mut buf)).expect_err("nothing yet");
-        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
-        assert!(!matches!(without_waiting(&server, |s| s.peek(&mut buf)), Ok(n) if n > 0));
-        assert!(start.elapsed() < Duration::from_secs(1));
-        client.write_all(b"hello").expect("write");
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(has_unread(&server));
-        assert_eq!(
-            without_waiting(&server, |s| s.peek(&mut buf)).expect("peek"),
-            5
-        );
-        assert_eq!(read_now(&server, &mut buf).expect("read"), 5);
-        assert_eq!(&buf[..5], b"hello");
-        assert!(!has_unread(&server));
-        // Blocking again: a read with a timeout waits for it.
-        server
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("timeout");
-        let start = Instant::now();
-        assert!((&server).read(&mut buf).is_err());
-        assert!(start.elapsed() >= Duration::from_millis(90));
-        drop(client);
-        std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(read_now(&server, &mut buf).expect("eof"), 0);
-        assert_eq!(
-            without_waiting(&server, |s| (&*s).read(&mut buf)).expect("eof"),
-            0
-        );
-    }
-
-    #[test]
-    fn knocking_reaches_a_listener_on_all_addresses() {
-        let v4: SocketAddr = "0.0.0.0:8080".parse().expect("v4");
-        assert_eq!(knock_address(v4), "127.0.0.1:8080".parse().expect("lo"));
-        let v6: SocketAddr = "[::]:81".parse().expect("v6");
-        assert_eq!(knock_address(v6), "[::1]:81".parse().expect("lo6"));
-        let one: SocketAddr = "192.0.2.7:1".parse().expect("one");
-        assert_eq!(knock_address(one), one);
-    }
-
-    /// Both accept loops serve connections and return soon after shutdown, with no
-    /// connection coming in to wake them.
-    #[test]
-    fn both_accept_loops_serve_and_stop() {
-        type Loop =
-            fn(&TcpListener, &Shutdown, &mut dyn FnMut(TcpStream, SocketAddr)) -> io::Result<()>;
-        let blocking: Loop = |l, s, f| accept_blocking(l, s, f);
-        #[cfg(unix)]
-        let polling: Loop = |l, s, f| accept_polling(l, s, f);
-        #[cfg(unix)]
-        let loops = [blocking, polling];
-        #[cfg(not(unix))]
-        let loops = [blocking];
-        for accept in loops {
-            let listener = TcpListener::bind("0.0.0.0:0").expect("bind");
-            let addr = knock_address(listener.local_addr().expect("addr"));
-            let shutdown = Shutdown::new().expect("shutdown");
-            let served = Arc::new(AtomicUsize::new(0));
-            let worker = {
-                let shutdown = shutdown.clone();
-                let served = Arc::clone(&served);
-                std::thread::spawn(move || {
-                    accept(&listener, &shutdown, &mut |stream, _| {
-                        let _ = (&stream).write_all(b"hi");
-                        served.fetch_add(1, Ordering::SeqCst);
-                    })
-                })
-            };
-            for _ in 0..3 {
-                let mut c = TcpStream::connect(addr).expect("connect");
-                let mut got = Vec::new();
-                c.read_to_end(&mut got).expect("read");
-                assert_eq!(got, b"hi");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-            let start = Instant::now();
-            shutdown.trigger();
-            worker.join().expect("accept thread").expect("accept loop");
-            assert!(
-                start.elapsed() < Duration::from_secs(2),
-                "{:?}",
-                start.elapsed()
-            );
-            assert_eq!(served.load(Ordering::SeqCst), 3);
-        }
-    }
 }

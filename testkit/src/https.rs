@@ -1,13 +1,14 @@
 //! The harness's HTTPS side (the `tls` feature): test certificates made in this process
 //! with rcgen, the trust a [`Client`](crate::Client) gives a TLS server (a test CA, or a
 //! pinned SHA-256 fingerprint for `--tls-self-signed`), the client's TLS connection
-//! (rustls, driven over the blocking socket), and the switch that runs the shared suite
-//! over TLS ([`over_tls`]).
+//! (rustls, driven over the blocking socket), and the switch that runs a case over TLS
+//! ([`over_tls`]: how the `spec` cases of every group run over HTTPS, see
+//! [`crate::cases`]).
 //!
 //! A server the harness starts with TLS ([`ServerBuilder::tls`](crate::ServerBuilder::tls)
 //! and friends) records the trust for its port here, so that every
 //! [`Client::connect`](crate::Client::connect) to that port speaks TLS without the case
-//! knowing: a suite case runs unchanged over HTTP or HTTPS.
+//! knowing: a `spec` case runs unchanged over HTTP or HTTPS.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
@@ -354,7 +355,7 @@ impl ServerCertVerifier for Pinned {
 }
 
 // ---------------------------------------------------------------------------------------
-// The suite over TLS, and which ports speak it
+// The `spec` cases over TLS, and which ports speak it
 // ---------------------------------------------------------------------------------------
 
 thread_local! {
@@ -364,7 +365,8 @@ thread_local! {
 
 /// Runs `f` with TLS as the default of every server it starts (through
 /// [`Server::builder`](crate::Server::builder) and the `Server::start*` shorthands, unless
-/// a case chooses otherwise): how `suite_tests_tls!` runs the shared suite over HTTPS.
+/// a case chooses otherwise): how [`run_over_tls`](crate::cases::run_over_tls) runs a
+/// `spec` case over HTTPS.
 pub fn over_tls<R>(f: impl FnOnce() -> R) -> R {
     struct Reset(bool);
     impl Drop for Reset {
@@ -381,8 +383,9 @@ pub fn tls_by_default() -> bool {
     SUITE_OVER_TLS.with(Cell::get)
 }
 
-/// How many TLS servers this thread has started (so `suite_tests_tls!` can check that a
-/// case really ran over TLS).
+/// How many TLS servers this thread has started (so
+/// [`run_over_tls`](crate::cases::run_over_tls) can check that a case really ran over
+/// TLS).
 pub fn tls_servers_started() -> usize {
     TLS_STARTED.with(Cell::get)
 }

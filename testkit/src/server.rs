@@ -16,14 +16,22 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// A running server; killed (by PID) when dropped.
 pub struct Server {
     child: Child,
+    /// The port of the first start line (0 when it is a Unix socket's).
     pub port: u16,
-    /// The URL of the start line, `http://HOST:PORT` (`https://` over TLS).
+    /// The URL of the start line, `http://HOST:PORT` (`https://` over TLS;
+    /// `unix:PATH` for a Unix socket).
     pub listening: String,
     pub fx: Fixture,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_thread: Option<thread::JoinHandle<()>>,
     /// With [`ServerBuilder::stderr_unread`]: the child's stderr, open and never read.
     held_stderr: Option<std::process::ChildStderr>,
+    /// The lines of stdout, the start line first (past it, only with
+    /// [`ServerBuilder::stdout_unread`] off): one start line per listener, then what
+    /// else the server prints there (`--access-log -`).
+    stdout: Arc<Mutex<Vec<String>>>,
+    /// With [`ServerBuilder::stdout_unread`]: dropped to let the reader of stdout go.
+    stdout_hold: Option<mpsc::Sender<()>>,
     #[cfg(feature = "tls")]
     tls: Option<ServerTls>,
 }
@@ -78,7 +86,14 @@ pub struct ServerBuilder {
     nofile: Option<u32>,
     log_file: Option<PathBuf>,
     stderr_unread: bool,
+    stdout_unread: bool,
     env: Vec<(String, String)>,
+    /// `--listen` was given: no `--port 0`.
+    listens: bool,
+    /// A program (and its arguments) that runs the server: `PROGRAM ARGS… BIN …`.
+    wrapper: Vec<String>,
+    /// Listening sockets the server inherits as systemd passes them (descriptors 3…).
+    listen_fds: Vec<std::os::fd::OwnedFd>,
     #[cfg(feature = "tls")]
     tls: TlsChoice,
 }
@@ -135,6 +150,29 @@ impl ServerBuilder {
         self
     }
 
+    /// `--listen ADDR` (repeatable); `--port 0` is then not passed.
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.args.extend(["--listen".to_string(), addr.to_string()]);
+        self.listens = true;
+        self
+    }
+
+    /// Runs the server through `PROGRAM ARGS… BIN …` (a program that execs it, keeping
+    /// its PID, such as `systemd-socket-activate`).
+    pub fn wrapper(mut self, program_and_args: &[&str]) -> Self {
+        self.wrapper = program_and_args.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// Passes these listening sockets to the server as systemd does: descriptors 3, 4,
+    /// … in the server, `LISTEN_FDS` their count and `LISTEN_PID` the server's PID (set
+    /// by `sh`, which then execs the server under the same PID). Descriptors are dup'ed
+    /// into place between fork and exec, so no other child of the test inherits them.
+    pub fn listen_fds(mut self, fds: Vec<std::os::fd::OwnedFd>) -> Self {
+        self.listen_fds = fds;
+        self
+    }
+
     /// Sets an environment variable of the server process.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
@@ -146,6 +184,14 @@ impl ServerBuilder {
     /// stays empty.
     pub fn stderr_unread(mut self) -> Self {
         self.stderr_unread = true;
+        self
+    }
+
+    /// Reads the server's stdout up to its start line, then holds the pipe open and
+    /// reads nothing more (a stalled reader of `--access-log -`: once the pipe is full,
+    /// every write to it blocks).
+    pub fn stdout_unread(mut self) -> Self {
+        self.stdout_unread = true;
         self
     }
 
@@ -192,23 +238,68 @@ impl ServerBuilder {
     }
 
     /// Starts the server and waits (at most 20 s) for its start line.
-    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
     pub fn start(mut self) -> Server {
         #[cfg(feature = "tls")]
         let tls_dir = self.tls_args();
         let fx = self.fixture.unwrap_or_default();
-        let mut cmd = match self.nofile {
-            Some(n) => {
+        let mut cmd = match (self.nofile, self.listen_fds.len(), self.wrapper.first()) {
+            (Some(n), _, _) => {
                 let mut cmd = Command::new("bash");
                 cmd.arg("-c")
                     .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
                     .arg(&self.bin);
                 cmd
             }
-            None => Command::new(&self.bin),
+            (None, n, _) if n > 0 => {
+                let mut cmd = Command::new("sh");
+                cmd.arg("-c")
+                    .arg(format!(
+                        "export LISTEN_PID=$$ LISTEN_FDS={n}; exec \"$0\" \"$@\""
+                    ))
+                    .arg(&self.bin);
+                let fds: Vec<i32> = self
+                    .listen_fds
+                    .iter()
+                    .map(std::os::fd::AsRawFd::as_raw_fd)
+                    .collect();
+                use std::os::unix::process::CommandExt;
+                // SAFETY: between fork and exec only async-signal-safe calls (fcntl,
+                // dup2) on descriptors this process owns (`self.listen_fds`, kept open
+                // until the child is spawned).
+                unsafe {
+                    cmd.pre_exec(move || {
+                        // Out of the way first (a source may sit at 3, 4, …), then into place.
+                        let mut high = Vec::with_capacity(fds.len());
+                        for &fd in &fds {
+                            let h = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 1000);
+                            if h < 0 {
+                                return Err(std::io::Error::last_os_error());
+                            }
+                            high.push(h);
+                        }
+                        for (i, &h) in high.iter().enumerate() {
+                            if libc::dup2(h, 3 + i as i32) < 0 {
+                                return Err(std::io::Error::last_os_error());
+                            }
+                        }
+                        Ok(())
+                    });
+                }
+                cmd
+            }
+            (None, _, Some(program)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(&self.wrapper[1..]).arg(&self.bin);
+                cmd
+            }
+            (None, _, None) => Command::new(&self.bin),
         };
+        crate::util::without_rfs_env(&mut cmd);
         if self.port_and_root {
-            cmd.arg("--port").arg("0").arg("--root").arg(&fx.root);
+            if !self.listens {
+                cmd.arg("--port").arg("0");
+            }
+            cmd.arg("--root").arg(&fx.root);
         }
         cmd.args(&self.args)
             .current_dir(self.current_dir.as_deref().unwrap_or(fx.base.path()))
@@ -258,15 +349,33 @@ impl ServerBuilder {
                 }
             }
         });
+        // The child has its copies now.
+        drop(std::mem::take(&mut self.listen_fds));
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
+        let out_lines = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&out_lines);
+        let (stdout_hold, held) = if self.stdout_unread {
+            let (hold, held) = mpsc::channel::<()>();
+            (Some(hold), Some(held))
+        } else {
+            (None, None)
+        };
         thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             if let Some(Ok(line)) = lines.next() {
+                kept.lock().expect("stdout lines").push(line.clone());
                 let _ = tx.send(line);
             }
+            if let Some(held) = held {
+                // Until the server is dropped: the pipe open, unread.
+                let _ = held.recv();
+                return;
+            }
             // Keep draining so the server never blocks on a full pipe.
-            for _ in lines {}
+            for line in lines.map_while(Result::ok) {
+                kept.lock().expect("stdout lines").push(line);
+            }
         });
         let line = match rx.recv_timeout(START_TIMEOUT) {
             Ok(line) => line,
@@ -295,8 +404,16 @@ impl ServerBuilder {
                 );
             }
         };
-        let (listening, port) = parse_start_line(&line)
-            .unwrap_or_else(|| panic!("unexpected start line on stdout: {line:?}"));
+        let unix = line
+            .trim()
+            .strip_prefix("listening on ")
+            .filter(|l| l.starts_with("unix:"))
+            .and_then(|l| l.split(' ').next());
+        let (listening, port) = match unix {
+            Some(name) => (name.to_string(), 0),
+            None => parse_start_line(&line)
+                .unwrap_or_else(|| panic!("unexpected start line on stdout: {line:?}")),
+        };
         #[cfg(feature = "tls")]
         let tls = tls_dir.map(|dir| {
             assert!(
@@ -334,6 +451,8 @@ impl ServerBuilder {
             stderr,
             stderr_thread: Some(stderr_thread),
             held_stderr,
+            stdout: out_lines,
+            stdout_hold,
             #[cfg(feature = "tls")]
             tls,
         }
@@ -394,7 +513,11 @@ impl Server {
             nofile: None,
             log_file: None,
             stderr_unread: false,
+            stdout_unread: false,
             env: Vec::new(),
+            listens: false,
+            wrapper: Vec::new(),
+            listen_fds: Vec::new(),
             #[cfg(feature = "tls")]
             tls: TlsChoice::Default,
         }
@@ -514,6 +637,30 @@ impl Server {
         ))
     }
 
+    /// Waits (at most 5 s) until the server has printed `n` lines on stdout (one start
+    /// line per listener); every line printed by then.
+    pub fn start_lines(&self, n: usize) -> Vec<String> {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let lines = self.stdout.lock().expect("stdout lines").clone();
+            if lines.len() >= n || Instant::now() >= until {
+                return lines;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The lines the server wrote to stdout after its start line, so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout
+            .lock()
+            .expect("stdout lines")
+            .iter()
+            .skip(1)
+            .cloned()
+            .collect()
+    }
+
     /// What the server wrote to stderr so far.
     pub fn logs(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().expect("stderr")).into_owned()
@@ -585,6 +732,7 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         drop(self.held_stderr.take());
+        drop(self.stdout_hold.take());
         if let Some(t) = self.stderr_thread.take() {
             let _ = t.join();
         }

@@ -32,7 +32,7 @@ pub(super) enum Fallback {
 /// `EAGAIN`s retried before the walk takes over.
 const AGAIN_TRIES: u32 = 3;
 
-/// Opens `rel` below the root `dir` (whose canonical path is `root`).
+/// Opens `rel` below the root directory `dir`.
 pub(super) fn open(dir: &OwnedFd, rel: &str) -> Result<OwnedFd, Fallback> {
     for _ in 0..AGAIN_TRIES {
         match rustix::fs::openat2(dir, rel, OPEN_READ, Mode::empty(), BENEATH) {

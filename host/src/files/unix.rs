@@ -234,6 +234,72 @@ impl RootDir {
         Ok(removed)
     }
 
+    /// A directory below the root (`""`: the root itself) for `*at` calls that create,
+    /// rename and sync: opened the same safe way as a file.
+    pub(super) fn open_dir_beneath(
+        &self,
+        root: &Path,
+        rel: &str,
+    ) -> Result<OwnedFd, protocol::UploadError> {
+        let dir_only = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        if rel.is_empty() {
+            return rustix::fs::openat(&self.dir, ".", dir_only, Mode::empty())
+                .map_err(|_| protocol::UploadError::Other);
+        }
+        let fd = self
+            .open_fd(root, rel)
+            .map_err(|_| protocol::UploadError::NoParent)?;
+        match rustix::fs::fstat(&fd) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => Ok(fd),
+            _ => Err(protocol::UploadError::NoParent),
+        }
+    }
+
+    /// A new temporary in `dir`, created exclusively and locked until it is renamed.
+    pub(super) fn create_temporary(&self, dir: &OwnedFd, tmp: &str) -> io::Result<File> {
+        let fd = rustix::fs::openat(
+            dir,
+            tmp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )?;
+        let _ = rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive);
+        Ok(File::from(fd))
+    }
+
+    /// Gives the temporary `tmp` its name: never over an existing file unless `replace`
+    /// (an `AlreadyExists` error then).
+    pub(super) fn rename_upload(
+        &self,
+        dir: &OwnedFd,
+        tmp: &str,
+        name: &str,
+        replace: bool,
+    ) -> io::Result<()> {
+        if replace {
+            return Ok(rustix::fs::renameat(dir, tmp, dir, name)?);
+        }
+        self.rename_noreplace(dir, tmp, name)
+            .map_err(|(_, e)| io::Error::from(e))
+    }
+
+    /// Syncs a directory after a rename in it (a failure is logged: the file is saved).
+    pub(super) fn sync_dir(&self, dir: &OwnedFd, rel: &str) {
+        if let Err(e) = rustix::fs::fsync(dir) {
+            log::error!("an upload was saved in {rel}/, but syncing the directory failed: {e}");
+        }
+    }
+
+    /// Removes the file `name` in `dir` (never a directory).
+    pub(super) fn remove_file(&self, dir: &OwnedFd, name: &str) -> Result<(), FileError> {
+        match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+            Ok(()) => Ok(()),
+            Err(Errno::NOENT) => Err(FileError::NotFound),
+            Err(Errno::ISDIR | Errno::PERM | Errno::ACCESS) => Err(FileError::Forbidden),
+            Err(_) => Err(FileError::Other),
+        }
+    }
+
     /// Renames `tmp` to `name` in `dir`, failing with `EEXIST` if `name` exists.
     fn rename_noreplace(
         &self,

@@ -274,3 +274,54 @@ mod tests {
         }
     }
 }
+
+impl RootDir {
+    /// A directory below the root (`""`: the root itself), by path: checked to be a real
+    /// directory below the root (the same check-then-use window as opening).
+    pub(super) fn open_dir_beneath(
+        &self,
+        root: &Path,
+        rel: &str,
+    ) -> Result<PathBuf, protocol::UploadError> {
+        if rel.is_empty() {
+            return Ok(root.to_path_buf());
+        }
+        match self.open_file(root, rel) {
+            Ok((_, meta)) if meta.is_dir => Ok(root.join(rel)),
+            _ => Err(protocol::UploadError::NoParent),
+        }
+    }
+
+    pub(super) fn create_temporary(&self, dir: &Path, tmp: &str) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(tmp))
+    }
+
+    pub(super) fn rename_upload(
+        &self,
+        dir: &Path,
+        tmp: &str,
+        name: &str,
+        replace: bool,
+    ) -> io::Result<()> {
+        if replace {
+            return std::fs::rename(dir.join(tmp), dir.join(name));
+        }
+        // A hard link fails (ERROR_ALREADY_EXISTS) when the name exists.
+        std::fs::hard_link(dir.join(tmp), dir.join(name))?;
+        std::fs::remove_file(dir.join(tmp))
+    }
+
+    pub(super) fn sync_dir(&self, _dir: &Path, _rel: &str) {}
+
+    pub(super) fn remove_file(&self, dir: &Path, name: &str) -> Result<(), FileError> {
+        match std::fs::remove_file(dir.join(name)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(FileError::NotFound),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(FileError::Forbidden),
+            Err(_) => Err(FileError::Other),
+        }
+    }
+}

@@ -1,23 +1,41 @@
 //! Writing answers: response heads with the connection fields (`Keep-Alive` or
 //! `Connection: close`), inline bodies, error pages, and the access log. An answer goes
 //! out as one `Send` (head and inline body), maybe followed by a `SendFile`; its log
-//! line is printed once the runtime reports it written ([`super::Input::Written`]).
+//! line is printed, and its record ([`super::record`]) made, once the runtime reports it
+//! written ([`super::Input::Written`]).
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use log::{info, warn};
 
+use super::gate::decorate;
 use super::{Action, Connection, Request};
 use crate::parse::Method;
-use crate::response::{write_error, HeadWriter, ALLOW};
+use crate::response::{write_error, HeadWriter};
 use crate::{Config, Refusal};
 
 impl Connection {
-    /// `OPTIONS`: 204 with `Allow`.
+    /// `OPTIONS`: 204 with `Allow`; a CORS preflight (`--cors`, with `Origin` and
+    /// `Access-Control-Request-Method`) also gets what its origin may do. A preflight
+    /// needs no credentials.
     pub(super) fn options(&mut self, req: &Request) {
+        let allow = super::route::allow(&self.config, &req.head.target);
+        let preflight = match (&self.config.cors, &req.head.origin, &req.head.cors_method) {
+            (Some(cors), Some(origin), Some(method)) => cors.preflight(
+                origin.as_bytes(),
+                method.as_bytes(),
+                req.head.cors_headers.as_deref().map(str::as_bytes),
+                &allow.split(", ").collect::<Vec<_>>(),
+                self.config.access.is_some(),
+            ),
+            _ => None,
+        };
         self.respond(req, 204, &[], |w| {
-            w.field("Allow", ALLOW);
+            w.field("Allow", allow);
+            for (name, value) in preflight.iter().flatten() {
+                w.field(name, value);
+            }
         });
     }
 
@@ -59,6 +77,7 @@ impl Connection {
         let date = self.date.get(self.now.unix_secs);
         let mut w = HeadWriter::new(&mut buf, status, &config.server_name, date);
         fields(&mut w);
+        decorate(&mut w, &config, Some(&req.head), status, self.retry_after);
         if let Some(len) = content_length {
             if status != 204 && status != 304 {
                 w.number("Content-Length", len);
@@ -67,14 +86,16 @@ impl Connection {
         connection_fields(&mut w, &config, self.served, keep, req.head.minor);
         w.finish();
         buf.extend_from_slice(body);
+        self.start_record(Some(req), status, content_length);
         self.queue(buf, keep, Some(req), status, content_length.unwrap_or(0));
     }
 
     /// Answers a parsed request with an error page.
     pub(super) fn refuse(&mut self, req: &Request, r: Refusal) {
+        let allow = super::route::allow(&self.config, &req.head.target);
         self.refuse_with(req, r, |w| {
             if r.status == 405 {
-                w.field("Allow", ALLOW);
+                w.field("Allow", allow);
             }
             if r.status == 503 {
                 w.field("Retry-After", "1");
@@ -122,6 +143,7 @@ impl Connection {
         let mut buf = self.answer_buffer(256);
         let config = Arc::clone(&self.config);
         let served = self.served;
+        let retry_after = self.retry_after;
         let date = self.date.get(self.now.unix_secs);
         let len = write_error(
             &mut buf,
@@ -132,9 +154,11 @@ impl Connection {
             head_only,
             |w| {
                 fields(w);
+                decorate(w, &config, req.map(|r| &*r.head), r.status, retry_after);
                 connection_fields(w, &config, served, keep, minor);
             },
         );
+        self.start_record(req, r.status, Some(if head_only { 0 } else { len }));
         self.queue(buf, keep, req, r.status, len);
     }
 
@@ -177,8 +201,10 @@ impl Connection {
         }
     }
 
-    /// The access-log line of the answer just written (or not: `written` is false).
+    /// The access-log line of the answer just written (or not: `written` is false), and
+    /// its record.
     pub(super) fn log_answer(&mut self, written: bool) {
+        self.finish_record(written);
         if self.log_line.is_empty() {
             return;
         }

@@ -8,28 +8,25 @@ use log::error;
 
 use super::{Action, Connection, FileError, FileMeta, Request, State};
 use crate::conditional::{self, Precondition, RangeAnswer};
+use crate::encoding::{negotiate, Coding};
 use crate::mime::{self, ContentType};
 use crate::parse::{Method, RequestHead};
 use crate::response::{write_http_date, HeadWriter};
 use crate::target::SafePath;
 use crate::Refusal;
 
-/// Precompressed variants, tried in this order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Encoding {
-    Br,
-    Gzip,
-    Identity,
-}
+/// The page of a single-page application (`--spa`).
+const INDEX: &str = "/index.html";
+/// The body of every `404` to a GET, when the root has it.
+const NOT_FOUND_PAGE: &str = "/404.html";
 
-impl Encoding {
-    fn suffix(self) -> &'static str {
-        match self {
-            Encoding::Br => ".br",
-            Encoding::Gzip => ".gz",
-            Encoding::Identity => "",
-        }
-    }
+/// The precompressed siblings a client may get (`NAME.zst`, `NAME.br`, `NAME.gz`), in
+/// the server's order of preference; the client's q-values choose first.
+const SIBLINGS: [Coding; 3] = [Coding::Zstd, Coding::Br, Coding::Gzip];
+
+/// The codings of [`SIBLINGS`] as bits (which ones were tried).
+fn bit(c: Coding) -> u8 {
+    1 << (c as u8)
 }
 
 /// Which open a file request is waiting for. The file itself is opened first, so a
@@ -38,8 +35,15 @@ impl Encoding {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Stage {
     First,
-    Variant(Encoding),
+    /// A precompressed sibling in this coding; `tried`: the codings whose sibling did
+    /// not open (bits of [`bit`]).
+    Variant {
+        coding: Coding,
+        tried: u8,
+    },
     Reopen,
+    /// The root's `404.html`, the body of a `404` to a GET.
+    NotFoundPage,
 }
 
 /// What a file request waits with.
@@ -48,6 +52,9 @@ type Awaiting = (Request, SafePath, Stage, Option<ContentType>);
 impl Connection {
     /// A GET or HEAD of a path below the root (`dir`: the target named a directory).
     pub(super) fn open_file(&mut self, mut req: Request, path: SafePath, dir: bool) {
+        if dir && self.config.dir_listing && super::archive::wants_zip(&req.head.target) {
+            return self.archive(req, path.parent());
+        }
         req.dir = dir;
         let content_type = mime::content_type(path.file_name());
         self.open(req, path, Stage::First, content_type);
@@ -80,13 +87,14 @@ impl Connection {
         result: Result<FileMeta, FileError>,
     ) {
         let meta = match (stage, result) {
+            (Stage::NotFoundPage, result) => return self.not_found_page(req, result),
             // A sibling that is missing, refused, unreadable or a directory: the file
             // itself serves.
-            (Stage::Variant(enc), Err(_)) => {
-                return self.next_variant(req, path, enc, content_type)
+            (Stage::Variant { coding, tried }, Err(_)) => {
+                return self.next_variant(req, path, tried | bit(coding), content_type)
             }
-            (Stage::Variant(enc), Ok(m)) if m.is_dir => {
-                return self.next_variant(req, path, enc, content_type)
+            (Stage::Variant { coding, tried }, Ok(m)) if m.is_dir => {
+                return self.next_variant(req, path, tried | bit(coding), content_type)
             }
             // `/docs/` without an index.html: its listing, when listings are on.
             (_, Err(FileError::NotFound)) if req.dir && self.config.dir_listing => {
@@ -95,14 +103,21 @@ impl Connection {
                 self.state = State::AwaitListing { req, dir };
                 return;
             }
-            (_, Err(FileError::NotFound)) => {
-                return self.refuse(&req, Refusal::keep(404, "no such file"))
-            }
+            (_, Err(FileError::NotFound)) => return self.missing(req, path),
             (_, Err(FileError::Forbidden)) => {
                 return self.refuse(
                     &req,
                     Refusal::keep(403, "file resolves outside the web root"),
                 )
+            }
+            (_, Err(FileError::Unavailable)) => {
+                error!(
+                    "{} could not open {}: the store is unavailable",
+                    self.peer,
+                    path.as_str()
+                );
+                let r = Refusal::keep(503, "the upload store is unavailable, try again shortly");
+                return self.refuse(&req, r);
             }
             (_, Err(FileError::Other)) => {
                 error!("{} could not open {}", self.peer, path.as_str());
@@ -111,18 +126,65 @@ impl Connection {
             (_, Ok(m)) => m,
         };
         match (stage, content_type) {
-            (Stage::Variant(enc), Some(ct)) => self.answer_file(&req, &path, enc, &ct, meta),
+            (Stage::Variant { coding, .. }, Some(ct)) => {
+                self.answer_file(&req, &path, coding, &ct, meta)
+            }
             // `/docs` names a directory: with listings on, its URL ends in a slash.
             _ if meta.is_dir && self.config.dir_listing && !req.dir => {
                 self.redirect_to_dir(&req, &path)
             }
-            _ if meta.is_dir => self.refuse(&req, Refusal::keep(404, "a directory is not a file")),
+            _ if meta.is_dir => self.not_found(req, "a directory is not a file"),
             (_, None) => self.refuse(&req, Refusal::keep(415, "unknown file type")),
-            (Stage::First, Some(ct)) => match first_variant(&req.head, &ct) {
-                Some(enc) => self.open(req, path, Stage::Variant(enc), Some(ct)),
-                None => self.answer_file(&req, &path, Encoding::Identity, &ct, meta),
+            (Stage::First, Some(ct)) => match sibling(&req.head, &ct, 0) {
+                Some(coding) => {
+                    let stage = Stage::Variant { coding, tried: 0 };
+                    self.open(req, path, stage, Some(ct))
+                }
+                None => self.identity_or_compressed(req, path, ct, meta),
             },
-            (_, Some(ct)) => self.answer_file(&req, &path, Encoding::Identity, &ct, meta),
+            (_, Some(ct)) => self.identity_or_compressed(req, path, ct, meta),
+        }
+    }
+
+    /// No such file: with `--spa`, a page route of the client (a GET or HEAD from a
+    /// client that accepts `text/html`, its last segment without an extension) gets
+    /// `/index.html`; anything else is a `404`.
+    fn missing(&mut self, req: Request, path: SafePath) {
+        let page_route = self.config.spa
+            && req.head.accept_html
+            && !path.file_name().contains('.')
+            && path.as_str() != &INDEX[1..];
+        match SafePath::from_request_path(INDEX).filter(|_| page_route) {
+            Some(index) => {
+                let ct = mime::content_type(INDEX);
+                self.open(req, index, Stage::First, ct);
+            }
+            None => self.not_found(req, "no such file"),
+        }
+    }
+
+    /// A `404`: to a GET or HEAD, the root's `404.html` is its body when there is one.
+    pub(super) fn not_found(&mut self, req: Request, reason: &'static str) {
+        match SafePath::from_request_path(NOT_FOUND_PAGE) {
+            Some(page) if matches!(req.head.method, Method::Get | Method::Head) => {
+                self.open(req, page, Stage::NotFoundPage, None)
+            }
+            _ => self.refuse(&req, Refusal::keep(404, reason)),
+        }
+    }
+
+    /// The root's `404.html` opened (or not: the usual error page then).
+    fn not_found_page(&mut self, req: Request, result: Result<FileMeta, FileError>) {
+        let len = match result {
+            Ok(meta) if !meta.is_dir => meta.len,
+            _ => return self.refuse(&req, Refusal::keep(404, "no such file")),
+        };
+        self.respond_head(&req, 404, Some(len), |w| {
+            w.field("Content-Type", "text/html; charset=utf-8")
+                .field("Cache-Control", "no-cache");
+        });
+        if req.head.method == Method::Get && len > 0 {
+            self.out.push_back(Action::SendFile { offset: 0, len });
         }
     }
 
@@ -134,8 +196,8 @@ impl Connection {
         content_type: Option<ContentType>,
     ) {
         let open = match stage {
-            Stage::Variant(enc) => path.with_suffix(enc.suffix()),
-            Stage::First | Stage::Reopen => path.clone(),
+            Stage::Variant { coding, .. } => path.with_suffix(coding.suffix().unwrap_or("")),
+            Stage::First | Stage::Reopen | Stage::NotFoundPage => path.clone(),
         };
         self.out.push_back(Action::OpenFile(open));
         self.state = State::AwaitFile {
@@ -146,26 +208,29 @@ impl Connection {
         };
     }
 
-    /// After sibling `tried` did not open: the next sibling, or the file itself again.
+    /// After the siblings `tried` did not open: the next one, or the file itself again.
     fn next_variant(
         &mut self,
         req: Request,
         path: SafePath,
-        tried: Encoding,
+        tried: u8,
         content_type: Option<ContentType>,
     ) {
-        let next = match tried {
-            Encoding::Br if req.head.accept_gzip => Stage::Variant(Encoding::Gzip),
-            _ => Stage::Reopen,
+        let next = match content_type
+            .as_ref()
+            .and_then(|ct| sibling(&req.head, ct, tried))
+        {
+            Some(coding) => Stage::Variant { coding, tried },
+            None => Stage::Reopen,
         };
         self.open(req, path, next, content_type);
     }
 
-    fn answer_file(
+    pub(super) fn answer_file(
         &mut self,
         req: &Request,
         path: &SafePath,
-        encoding: Encoding,
+        encoding: Coding,
         ct: &ContentType,
         meta: FileMeta,
     ) {
@@ -203,7 +268,7 @@ impl Connection {
             }
             Precondition::NotModified => self.respond_head(req, 304, None, validators),
             Precondition::Proceed => {
-                let answer = if encoding == Encoding::Identity {
+                let answer = if encoding == Coding::Identity {
                     // A date validator is strong only if at least a second before Date.
                     let strong_date = modified < now;
                     conditional::range(&req.head, &etag, &last_modified, strong_date, meta.len)
@@ -230,13 +295,14 @@ impl Connection {
                     if let Some(d) = &disposition {
                         w.field("Content-Disposition", d);
                     }
-                    match encoding {
-                        Encoding::Br => w.field("Content-Encoding", "br"),
-                        Encoding::Gzip => w.field("Content-Encoding", "gzip"),
-                        Encoding::Identity => w,
-                    };
+                    if encoding != Coding::Identity {
+                        w.field("Content-Encoding", encoding.token());
+                    }
                     validators(w);
-                    w.field("Accept-Ranges", "bytes");
+                    // A precompressed sibling is sent whole: no ranges offered.
+                    if encoding == Coding::Identity {
+                        w.field("Accept-Ranges", "bytes");
+                    }
                     if status == 206 {
                         let end = offset + len - 1;
                         w.field(
@@ -257,16 +323,21 @@ impl Connection {
 
 /// The first precompressed sibling worth trying for this request, if any: only for
 /// compressible types, never for range requests (ranges address the file itself).
-fn first_variant(head: &RequestHead, ct: &ContentType) -> Option<Encoding> {
+/// The precompressed sibling to try next (none tried yet: `tried` 0): the coding the
+/// client prefers among those not tried, unless it prefers identity to all of them.
+fn sibling(head: &RequestHead, ct: &ContentType, tried: u8) -> Option<Coding> {
     if !ct.compressible || head.range.is_some() {
-        None
-    } else if head.accept_br {
-        Some(Encoding::Br)
-    } else if head.accept_gzip {
-        Some(Encoding::Gzip)
-    } else {
-        None
+        return None;
     }
+    let accept = head.accept_encoding.as_deref()?.as_bytes();
+    let mut offered = [Coding::Identity; 4];
+    let mut n = 0;
+    for c in SIBLINGS.into_iter().filter(|&c| tried & bit(c) == 0) {
+        offered[n] = c;
+        n += 1;
+    }
+    offered[n] = Coding::Identity;
+    negotiate(Some(accept), &offered[..=n]).filter(|&c| c != Coding::Identity)
 }
 
 /// The file version an entity tag was written for (size, modification seconds and

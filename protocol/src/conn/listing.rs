@@ -28,6 +28,27 @@ impl Connection {
         else {
             return;
         };
+        // With `--auth`, only what the requester may read is listed.
+        let readable: Vec<crate::DirEntry>;
+        let result = match result {
+            Ok(all) if self.config.access.is_some() => {
+                let prefix = match dir.as_str() {
+                    "" => String::new(),
+                    d => format!("{d}/"),
+                };
+                readable = all
+                    .entries
+                    .iter()
+                    .filter(|e| self.may_read(&req, &format!("{prefix}{}", e.name)))
+                    .cloned()
+                    .collect();
+                Ok(Listing {
+                    entries: &readable,
+                    unread: all.unread,
+                })
+            }
+            other => other,
+        };
         match result {
             Ok(entries) => {
                 let (body, content_type) = if req.head.accept_json {
@@ -45,9 +66,18 @@ impl Connection {
                         .field("Vary", "Accept");
                 });
             }
-            Err(FileError::NotFound) => self.refuse(&req, Refusal::keep(404, "no such directory")),
+            Err(FileError::NotFound) => self.not_found(req, "no such directory"),
             Err(FileError::Forbidden) => {
                 self.refuse(&req, Refusal::keep(403, "directory outside the web root"))
+            }
+            Err(FileError::Unavailable) => {
+                error!(
+                    "{} could not list {:?}: the store is unavailable",
+                    self.peer,
+                    dir.as_str()
+                );
+                let r = Refusal::keep(503, "the store is unavailable, try again shortly");
+                self.refuse(&req, r);
             }
             Err(FileError::Other) => {
                 error!("{} could not list {:?}", self.peer, dir.as_str());

@@ -12,14 +12,21 @@
 //! [`route`] applies the `Host` rules and routes a request, [`file`] answers a file
 //! (precompressed variants, preconditions, ranges), [`upload`] checks and names uploads,
 //! [`listing`] answers a directory (`--dir-listing`), [`answer`] writes answers and the
-//! access log.
+//! access log, [`record`] keeps what each answered request was (for the runtime's access
+//! log and metrics).
 
 mod answer;
+mod archive;
 mod body;
+mod compress;
 mod events;
 mod file;
+mod flow;
+mod gate;
 mod listing;
+mod record;
 mod route;
+mod stream;
 mod upload;
 
 use std::collections::VecDeque;
@@ -30,15 +37,18 @@ use log::debug;
 
 use crate::framing::Framing;
 use crate::mime::ContentType;
-use crate::parse::{parse_head, Parsed, RequestHead};
+use crate::parse::{parse_head_for, Method, Parsed, RequestHead};
 use crate::response::DateCache;
 use crate::target::SafePath;
 use crate::{Config, Now, Refusal};
 use file::EtagOf;
 
 use body::{BodyReader, Held};
-pub use events::{Action, FileError, FileMeta, Input, UploadError};
+pub use events::{
+    Action, Compressed, Credentials, FileError, FileMeta, Input, UploadError, UploadTarget, Wait,
+};
 use file::Stage;
+pub use record::{HttpVersion, RequestRecord};
 
 /// What the request asks for, decided when its head is read.
 #[derive(Debug)]
@@ -49,6 +59,17 @@ enum Route {
         dir: bool,
     },
     Upload,
+    /// `POST /upload` of a `multipart/form-data` body with this boundary.
+    Multipart {
+        boundary: Vec<u8>,
+    },
+    /// `PUT` and `DELETE` of a path some rule lets be written.
+    Put {
+        path: SafePath,
+    },
+    Delete {
+        path: SafePath,
+    },
     Options,
     /// Answered with this refusal once the body is read (or at once if it closes).
     Refuse(Refusal),
@@ -63,6 +84,13 @@ struct Request {
     /// The target named a directory (`/docs/`): with `--dir-listing`, a missing
     /// `index.html` means "list it".
     dir: bool,
+    /// The user whose credentials were verified for this request (`--auth`).
+    user: Option<String>,
+    /// Credentials were sent and failed (for the record).
+    auth_failed: bool,
+    /// An upload (`PUT`, `POST /upload`), and the bytes of it handed to the store.
+    upload: bool,
+    upload_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -79,12 +107,38 @@ enum State {
         /// When the body began (or the `100 Continue` was written): `--body-timeout`.
         started_ms: u64,
     },
+    /// Waiting for [`Input::Verified`] of `user`'s password; then the body (of
+    /// `body_len`, `None`: chunked).
+    AwaitAuth {
+        req: Request,
+        user: String,
+        body_len: Option<u64>,
+    },
+    /// `PUT` / `DELETE`: waiting for [`Input::FileOpened`] of the target (its version,
+    /// for the preconditions).
+    AwaitTarget {
+        req: Request,
+        body_len: Option<u64>,
+    },
+    /// Waiting for [`Input::Deleted`].
+    AwaitDelete {
+        req: Request,
+    },
+    /// A streamed upload (`PUT`, a multipart form).
+    Stream(Box<stream::Stream>),
+    /// Waiting for [`Input::Compressed`].
+    AwaitCompressed(Box<compress::Pending>),
     /// Waiting for [`Input::FileOpened`].
     AwaitFile {
         req: Request,
         path: SafePath,
         stage: Stage,
         content_type: Option<ContentType>,
+    },
+    /// Waiting for [`Input::Archived`] of this directory.
+    AwaitArchive {
+        req: Request,
+        dir: SafePath,
     },
     /// Waiting for [`Input::DirListed`] of this directory.
     AwaitListing {
@@ -126,6 +180,10 @@ pub struct Connection {
     /// The access-log line of the answer in flight, printed once it is written.
     log_line: String,
     log_started_ms: u64,
+    /// The record of the answer in flight, and those answered and not yet taken
+    /// (`Config::records`).
+    record: Option<RequestRecord>,
+    records: VecDeque<RequestRecord>,
     /// Inputs that came when the connection did not expect them (see [`Connection::handle`]).
     ignored: u64,
     /// Buffers reused from answer to answer: a spare output buffer (see `recycle`), the
@@ -137,6 +195,18 @@ pub struct Connection {
     date: DateCache,
     seed: [u8; 16],
     uploads: u64,
+    /// The peer's address, for the failure limiter of `--auth` (unspecified when the
+    /// peer given is not an address).
+    peer_ip: std::net::IpAddr,
+    /// The `Retry-After` of a `429` being answered.
+    retry_after: u64,
+    /// The credentials this connection verified last, and the digest of those being
+    /// verified (`--auth`).
+    verified: Option<gate::Verified>,
+    pending_digest: u64,
+    /// One stream of an HTTP/2 connection ([`crate::H2Server`]): no connection
+    /// open/close lines in the log.
+    quiet: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -155,6 +225,20 @@ impl Connection {
     pub fn new(config: Arc<Config>, now: Now, seed: [u8; 16], peer: impl Into<String>) -> Self {
         let peer = peer.into();
         debug!("{peer} connection open");
+        Connection::make(config, now, seed, peer, false)
+    }
+
+    /// The connection that answers one HTTP/2 stream ([`crate::H2Server`]): fed one
+    /// request rebuilt as HTTP/1.1, and dropped once it is answered.
+    pub(crate) fn for_stream(config: Arc<Config>, now: Now, seed: [u8; 16], peer: String) -> Self {
+        Connection::make(config, now, seed, peer, true)
+    }
+
+    fn make(config: Arc<Config>, now: Now, seed: [u8; 16], peer: String, quiet: bool) -> Self {
+        let peer_ip = peer
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         Connection {
             config,
             peer,
@@ -172,6 +256,8 @@ impl Connection {
             draining: false,
             log_line: String::new(),
             log_started_ms: 0,
+            record: None,
+            records: VecDeque::new(),
             ignored: 0,
             spare: Vec::new(),
             etag: (EtagOf::default(), String::new()),
@@ -179,6 +265,11 @@ impl Connection {
             date: DateCache::default(),
             seed,
             uploads: 0,
+            peer_ip,
+            retry_after: 0,
+            verified: None,
+            pending_digest: 0,
+            quiet,
         }
     }
 
@@ -201,6 +292,30 @@ impl Connection {
                 self.eof = true;
                 self.advance();
             }
+            Input::FileOpened(result) if matches!(self.state, State::AwaitTarget { .. }) => {
+                self.target_result(result);
+                self.advance();
+            }
+            Input::UploadBegun(r) | Input::ChunkWritten(r) => {
+                self.stream_input(r.map(|()| None));
+            }
+            Input::UploadCommitted(r) => self.stream_input(r.map(Some)),
+            Input::Compressed(result) => {
+                if matches!(self.state, State::AwaitCompressed(_)) {
+                    self.compressed_result(result);
+                    self.advance();
+                } else {
+                    self.ignored += 1;
+                }
+            }
+            Input::Deleted(result) => {
+                if matches!(self.state, State::AwaitDelete { .. }) {
+                    self.delete_result(result);
+                    self.advance();
+                } else {
+                    self.ignored += 1;
+                }
+            }
             Input::FileOpened(result) => match self.take_await_file() {
                 Some((req, path, stage, ct)) => {
                     self.file_result(req, path, stage, ct, result);
@@ -208,6 +323,22 @@ impl Connection {
                 }
                 None => self.ignored += 1,
             },
+            Input::Verified(ok) => {
+                if matches!(self.state, State::AwaitAuth { .. }) {
+                    self.verified(ok);
+                    self.advance();
+                } else {
+                    self.ignored += 1;
+                }
+            }
+            Input::Archived(result) => {
+                if matches!(self.state, State::AwaitArchive { .. }) {
+                    self.archive_result(result);
+                    self.advance();
+                } else {
+                    self.ignored += 1;
+                }
+            }
             Input::DirListed(result) => {
                 if matches!(self.state, State::AwaitListing { .. }) {
                     self.listing_result(result);
@@ -241,54 +372,64 @@ impl Connection {
         }
     }
 
+    /// The result of a streamed upload's action, if one is owed.
+    fn stream_input(&mut self, result: Result<Option<FileMeta>, UploadError>) {
+        if matches!(&self.state, State::Stream(st) if st.owes()) {
+            self.stream_result(result);
+            self.advance();
+        } else {
+            self.ignored += 1;
+        }
+    }
+
     /// The next action, until `None`.
     pub fn poll(&mut self) -> Option<Action> {
         self.out.pop_front()
     }
 
-    /// When the runtime should hand in [`Input::Timeout`] if nothing else happens (on the
-    /// same clock as [`Now::mono_ms`]). `None` while the core waits for the runtime: a
-    /// file, an upload, or the end of writing an answer.
-    pub fn deadline(&self) -> Option<u64> {
-        if self.unwritten || !self.out.is_empty() {
-            return None;
+    /// What the connection waits for once [`Connection::poll`] has nothing more: bytes
+    /// from the client until a deadline, a result the runtime owes, or nothing (closed).
+    /// A wait for the client always comes with its deadline.
+    pub fn wait(&self) -> Wait {
+        if matches!(self.state, State::Closed) {
+            return if self.out.is_empty() {
+                Wait::Closed
+            } else {
+                Wait::Runtime
+            };
         }
-        let idle = self
+        if self.unwritten || !self.out.is_empty() {
+            return Wait::Runtime;
+        }
+        let idle_until = self
             .last_activity_ms
             .saturating_add(self.config.idle_timeout_ms);
-        match &self.state {
-            State::Head => Some(match self.head_started_ms {
+        let until = match &self.state {
+            State::Head => match self.head_started_ms {
                 Some(t) => t.saturating_add(self.config.head_timeout_ms),
-                None => idle,
-            }),
+                None => idle_until,
+            },
             State::Body { started_ms, .. } => {
-                Some(idle.min(started_ms.saturating_add(self.config.body_timeout_ms)))
+                idle_until.min(started_ms.saturating_add(self.config.body_timeout_ms))
             }
-            _ => None,
-        }
-    }
-
-    /// Whether the connection has asked to close (nothing more will come).
-    pub fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed) && self.out.is_empty()
-    }
-
-    /// Whether the core is waiting for bytes from the client (nothing else pending).
-    pub fn wants_read(&self) -> bool {
-        self.out.is_empty()
-            && !self.unwritten
-            && matches!(self.state, State::Head | State::Body { .. })
-    }
-
-    /// Whether the connection is between requests: every answer written, nothing of a
-    /// next request received (empty lines aside). Such a connection loses nothing if it
-    /// is set aside (runtime-std parks it to free its worker) or closed.
-    pub fn is_idle(&self) -> bool {
-        self.wants_read()
-            && matches!(self.state, State::Head)
+            State::Stream(st) if !st.owes() => st.deadline(self.config.idle_timeout_ms.max(1000)),
+            _ => return Wait::Runtime,
+        };
+        // Between requests: every answer written, nothing of a next request received
+        // (empty lines aside); closing such a connection loses nothing.
+        let idle = matches!(self.state, State::Head)
             && self.input[self.pos..]
                 .iter()
-                .all(|&b| b == b'\r' || b == b'\n')
+                .all(|&b| b == b'\r' || b == b'\n');
+        Wait::Read { until, idle }
+    }
+
+    /// The deadline of the current wait for the client, if it waits for the client.
+    fn deadline(&self) -> Option<u64> {
+        match self.wait() {
+            Wait::Read { until, .. } => Some(until),
+            _ => None,
+        }
     }
 
     /// The peer, as given to [`Connection::new`] (for the runtime's own log lines).
@@ -304,6 +445,13 @@ impl Connection {
     /// How many inputs came that the connection did not expect (see [`Connection::handle`]).
     pub fn ignored(&self) -> u64 {
         self.ignored
+    }
+
+    /// Bytes received and not yet consumed: a head not yet parsed, or body bytes the
+    /// connection holds back until the runtime's result (a streamed upload's chunk).
+    /// HTTP/2 announces flow-control credit only for what is consumed.
+    pub fn buffered(&self) -> usize {
+        self.input.len() - self.pos
     }
 
     /// Hands back the buffer of a [`Action::Send`] once written, so the next answer can
@@ -384,6 +532,7 @@ impl Connection {
                     };
                 self.refuse(&req, Refusal::close(408, reason));
             }
+            State::Stream(st) => self.stream_timeout(st),
             other => self.state = other,
         }
     }
@@ -392,7 +541,9 @@ impl Connection {
 
     fn close(&mut self) {
         if !matches!(self.state, State::Closed) {
-            debug!("{} connection closed", self.peer);
+            if !self.quiet {
+                debug!("{} connection closed", self.peer);
+            }
             self.state = State::Closed;
             self.out.push_back(Action::Close);
         }
@@ -409,151 +560,4 @@ impl Connection {
             self.close();
         }
     }
-
-    /// Parses and answers whatever the input buffer holds, until it needs more bytes, a
-    /// result from the runtime, or the end of writing an answer.
-    fn advance(&mut self) {
-        while !self.unwritten && !self.close_pending {
-            match std::mem::replace(&mut self.state, State::Head) {
-                State::Head => {
-                    let buf = &self.input[self.pos..];
-                    // Only a byte other than CR or LF starts a request (and its deadline).
-                    if buf.iter().any(|&b| b != b'\r' && b != b'\n') {
-                        self.head_started_ms.get_or_insert(self.now.mono_ms);
-                    } else {
-                        self.head_started_ms = None;
-                    }
-                    if buf.is_empty() {
-                        if self.eof {
-                            self.close();
-                        }
-                        break;
-                    }
-                    match parse_head(buf) {
-                        Ok(Parsed::Partial) => {
-                            if self.eof {
-                                self.close();
-                            }
-                            break;
-                        }
-                        Err(r) => {
-                            self.refuse_unparsed(r);
-                            break;
-                        }
-                        Ok(Parsed::Complete(head, n)) => {
-                            self.pos += n;
-                            self.head_started_ms = None;
-                            self.begin(head);
-                        }
-                    }
-                }
-                State::Body {
-                    req,
-                    mut reader,
-                    mut body,
-                    mut held,
-                    started_ms,
-                } => match self.read_body(&mut reader, &mut body, &mut held) {
-                    Err(r) => {
-                        self.refuse(&req, r);
-                        break;
-                    }
-                    Ok(true) => self.dispatch(req, body, held),
-                    Ok(false) => {
-                        self.state = State::Body {
-                            req,
-                            reader,
-                            body,
-                            held,
-                            started_ms,
-                        };
-                        if self.eof {
-                            self.close();
-                        }
-                        break;
-                    }
-                },
-                other => {
-                    self.state = other;
-                    break;
-                }
-            }
-        }
-        if self.pos == self.input.len() {
-            self.input.clear();
-            self.pos = 0;
-        } else if self.pos > 16 * 1024 {
-            self.input.drain(..self.pos);
-            self.pos = 0;
-        }
-    }
-
-    /// A whole head has been read: check it, route it, and start on its body.
-    fn begin(&mut self, head: Box<RequestHead>) {
-        let mut req = Request {
-            head,
-            route: Route::Options,
-            started_ms: self.now.mono_ms,
-            dir: false,
-        };
-        let path = match self.check_host(&req.head) {
-            Ok(path) => path,
-            Err(r) => return self.refuse(&req, r),
-        };
-        let body_len = match req.head.framing {
-            Framing::Length(n) if n > self.config.max_body => {
-                return self.refuse(&req, Refusal::close(413, "request body too large"));
-            }
-            Framing::Length(n) => Some(n),
-            Framing::Chunked => None,
-            Framing::None => Some(0),
-        };
-        req.route = route::route(&req.head, path, self.config.path_rules);
-        if body_len == Some(0) {
-            return self.dispatch(req, Vec::new(), None);
-        }
-        // An upload body is held in memory until written: it needs room in the budget
-        // all connections share (a chunked one takes its room as it grows).
-        let held = match req.route {
-            Route::Upload => match Held::take(&self.config.body_budget, body_len.unwrap_or(0)) {
-                Some(held) => Some(held),
-                None => return self.refuse(&req, body::OVER_BUDGET),
-            },
-            _ => None,
-        };
-        if req.head.expect_continue {
-            if let Route::Refuse(r) = req.route {
-                // The client waits before sending the body: refuse now and close rather
-                // than read a body we would throw away.
-                return self.refuse(&req, Refusal { close: true, ..r });
-            }
-            // Whatever the method, a client that waits is told to go on (RFC 9110 §10.1.1).
-            self.out.push_back(Action::Send(CONTINUE.to_vec()));
-            self.unwritten = true;
-        }
-        let capacity = if held.is_some() {
-            body_len.unwrap_or(0).min(1 << 20) as usize
-        } else {
-            0
-        };
-        self.state = State::Body {
-            req,
-            reader: BodyReader::new(body_len),
-            body: Vec::with_capacity(capacity),
-            held,
-            started_ms: self.now.mono_ms,
-        };
-    }
-
-    /// The request is complete: act on it.
-    fn dispatch(&mut self, mut req: Request, body: Vec<u8>, held: Option<Held>) {
-        match std::mem::replace(&mut req.route, Route::Options) {
-            Route::Refuse(r) => self.refuse(&req, r),
-            Route::Options => self.options(&req),
-            Route::Upload => self.upload(req, body, held),
-            Route::File { path, dir } => self.open_file(req, path, dir),
-        }
-    }
 }
-
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";

@@ -2,10 +2,11 @@
 //! routing of a method and path to a file, an upload, `OPTIONS` or a refusal.
 
 use super::{Connection, Route};
-use crate::config::PathRules;
-use crate::host::split_host;
+use crate::authority::split_host;
+use crate::config::Config;
 use crate::parse::{Method, RequestHead};
-use crate::target::{resolve_path, split_absolute};
+use crate::response::{ALLOW, ALLOW_WRITABLE};
+use crate::target::{resolve_path, split_absolute, SafePath};
 use crate::Refusal;
 
 impl Connection {
@@ -45,8 +46,27 @@ impl Connection {
     }
 }
 
+/// Whether `PUT` and `DELETE` are methods of `path` (some `--auth` rule grants `rw` on
+/// it; without rules they are not: SPEC "Requests").
+pub(super) fn writable(config: &Config, path: &SafePath) -> bool {
+    config
+        .access
+        .as_ref()
+        .is_some_and(|ac| ac.rules().may_be_written(path.as_str()))
+}
+
+/// The `Allow` of a path: the methods it accepts.
+pub(super) fn allow(config: &Config, target: &str) -> &'static str {
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    match SafePath::from_request_path(path) {
+        Some(p) if writable(config, &p) => ALLOW_WRITABLE,
+        _ => ALLOW,
+    }
+}
+
 /// Where a request goes, from its method and path.
-pub(super) fn route(head: &RequestHead, path: &str, rules: PathRules) -> Route {
+pub(super) fn route(head: &RequestHead, path: &str, config: &Config) -> Route {
+    let rules = config.path_rules;
     if path == "*" {
         return match head.method {
             Method::Options => Route::Options,
@@ -56,12 +76,27 @@ pub(super) fn route(head: &RequestHead, path: &str, rules: PathRules) -> Route {
     match head.method {
         Method::Options => Route::Options,
         Method::Other(_) => Route::Refuse(Refusal::keep(405, "method not allowed")),
+        Method::Put | Method::Delete => match resolve_path(path, rules) {
+            Ok(p) if writable(config, &p) && head.method == Method::Put => Route::Put { path: p },
+            Ok(p) if writable(config, &p) => Route::Delete { path: p },
+            Ok(_) => Route::Refuse(Refusal::keep(405, "method not allowed")),
+            Err(r) => Route::Refuse(r),
+        },
         Method::Post => match resolve_path(path, rules) {
             Ok(p) if p.as_str() == "upload" => {
+                let boundary = head
+                    .content_type
+                    .as_deref()
+                    .and_then(|ct| crate::multipart::boundary_of(ct.as_bytes()));
                 if head.content_type_json {
                     Route::Upload
+                } else if let Some(boundary) = boundary {
+                    Route::Multipart { boundary }
                 } else {
-                    Route::Refuse(Refusal::keep(415, "uploads must be application/json"))
+                    Route::Refuse(Refusal::keep(
+                        415,
+                        "uploads must be application/json or multipart/form-data",
+                    ))
                 }
             }
             Ok(_) => Route::Refuse(Refusal::keep(404, "only /upload accepts POST")),

@@ -15,13 +15,14 @@ const NAME_TRIES: u32 = 4;
 
 impl Connection {
     /// A complete `POST /upload` body.
-    pub(super) fn upload(&mut self, req: Request, body: Vec<u8>, held: Option<Held>) {
+    pub(super) fn upload(&mut self, mut req: Request, body: Vec<u8>, held: Option<Held>) {
         // serde_json does not check the UTF-8 of strings it skips: check it first.
         if std::str::from_utf8(&body).is_err()
             || serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
         {
             return self.refuse(&req, Refusal::keep(400, "the body is not valid JSON"));
         }
+        req.upload_bytes = body.len() as u64;
         self.write_upload(req, Arc::new(body), 1, held);
     }
 
@@ -66,6 +67,10 @@ impl Connection {
             Err(UploadError::AlreadyExists { reseed }) if tries < NAME_TRIES => {
                 self.seed = reseed;
                 self.write_upload(req, body, tries + 1, held);
+            }
+            Err(UploadError::NoSpace) => {
+                error!("{} upload {name} not written: the disk is full", self.peer);
+                self.refuse(&req, Refusal::keep(507, "the disk is full"));
             }
             Err(UploadError::Unavailable) => {
                 error!(

@@ -1,7 +1,7 @@
-//! Directory listings (`--dir-listing`, issue 15) in headless Chromium: a root without
-//! `index.html` opens as its listing, a directory link is followed by a real click, and
-//! a file of that directory is downloaded by a real click into a download folder and
-//! compared byte for byte with the file on disk.
+//! Directory listings (`--dir-listing`, SPEC "Requests") in headless Chromium: a root
+//! without `index.html` opens as its listing, a directory link is followed by a real
+//! click, and a file of that directory is downloaded by a real click into a download
+//! folder and compared byte for byte with the file on disk.
 //!
 //! It saves a screenshot of the directory's listing as `target/browser-<runtime>-listing.png`;
 //! with `UPDATE_BROWSER_SCREENSHOT=1` also as `testkit/src/browser/listing.png` (the
@@ -214,7 +214,7 @@ fn wait_for_listing(browser: &Session, dir: &str) {
 
 /// The texts of the page's links, in order.
 fn link_texts(browser: &Session) -> Value {
-    browser.exec("return [...document.querySelectorAll('a')].map(a => a.textContent);")
+    browser.exec("return [...document.querySelectorAll('table a')].map(a => a.textContent);")
 }
 
 /// The page's link whose text is `text`, as a WebDriver element.

@@ -1,19 +1,23 @@
 //! The bundled page (`resources/index.html`), tested in a real browser.
 //!
-//! Shared by both runtimes: each crate's `tests/browser.rs` calls
-//! `testkit::browser_tests!(env!("CARGO_BIN_EXE_<runtime>"))`, which expands to the
-//! `#[test]`s.
+//! Shared by both runtimes: each crate's `tests/browser.rs` says
+//! `testkit::tests!(browser, env!("CARGO_BIN_EXE_<runtime>"))`, which expands to the
+//! `#[test]`s. The page's tests are in [`page`], its file uploads' (the drop zone, the
+//! picker, progress, signing in) in [`files`], the listing's in [`listing`]; this module
+//! has what they share (the tools, the processes, WebDriver), and `devtools` answers the
+//! browser's sign-in dialog.
 //!
 //! How the browser test runs: it copies `resources/` into a fresh directory under
-//! `target/tmp`, starts the server binary on it with the harness's [`Server`] (`--port
-//! 0`, reading the `listening on http://HOST:PORT` line), starts `chromedriver` on a free
-//! loopback port, and drives headless Chromium through W3C WebDriver (JSON over HTTP,
-//! spoken here with the harness's [`Client`] and [`Response`](crate::Response) parser,
-//! and serde_json). It checks that the logo rendered, that a bad upload shows the
-//! server's 400 and 415 answers, that a good upload shows its path and link, and that
-//! following the link gives back the same JSON. It saves a screenshot as
-//! `target/browser-<runtime>.png`. Every process it starts is ended by PID when the test
-//! ends, pass or fail (drop guards).
+//! `target/tmp`, starts the server binary on it with the harness's
+//! [`Server`](crate::Server) (`--port 0`, reading the `listening on http://HOST:PORT`
+//! line), starts `chromedriver` on a free loopback port, and drives headless Chromium
+//! through W3C WebDriver (JSON over HTTP, spoken here with the harness's [`Client`] and
+//! [`Response`](crate::Response) parser, and serde_json). It checks that the logo
+//! rendered, that a bad upload shows the server's 400 and 415 answers, that a good upload
+//! shows its path and link, that a file chosen with the picker is uploaded with its
+//! progress bar and link, and that following the link gives back the same JSON. It
+//! saves a screenshot as `target/browser-<runtime>.png`. Every process it starts is ended
+//! by PID when the test ends, pass or fail (drop guards).
 //!
 //! The browser test is `#[ignore]`d so a bare `cargo test` on a machine without Chromium
 //! does not fail; `.ci/run` runs it with `--include-ignored`, and then a missing browser
@@ -30,6 +34,10 @@
 //! `python3 -c 'from PIL import Image as I; p="testkit/src/browser/screenshot.png";
 //! I.open(p).convert("RGB").quantize(64, method=I.Quantize.FASTOCTREE,
 //! dither=I.Dither.NONE).save(p, optimize=True)'`.
+//!
+//! Where a test goes: here if it needs a real browser (and a check of this module's own
+//! helpers without one). What a page's requests get is tested without a browser in the
+//! other groups.
 
 use serde_json::{json, Value};
 use std::fs;
@@ -40,31 +48,55 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{dechunk, Client, Fixture, Server};
+use crate::{dechunk, Client};
 
+mod devtools;
+pub mod files;
 pub mod listing;
+pub mod page;
 
-/// Expands to the browser tests for the server binary at `$bin` (and, in `mod browser`,
-/// the checks of this module's own helpers).
+/// The browser tests for the server binary at `$bin` (and, in `mod browser`, the checks
+/// of this module's own helpers), for [`tests!`](crate::tests): written out here, as
+/// they are not cases of [`cases!`](crate::cases) (they are ignored without a browser,
+/// take the test crate's `CARGO_TARGET_TMPDIR`, or check a panic).
+#[doc(hidden)]
 #[macro_export]
-macro_rules! browser_tests {
-    ($bin:expr) => {
+macro_rules! __browser_list {
+    (plain $bin:expr) => {
         #[test]
         #[ignore = "needs chromium + chromedriver; .ci/run runs it with --include-ignored"]
         fn page_works_in_headless_chromium() {
-            $crate::browser::page_end_to_end($bin, env!("CARGO_TARGET_TMPDIR"));
+            $crate::browser::page::page_end_to_end($bin, env!("CARGO_TARGET_TMPDIR"));
         }
 
         #[cfg(feature = "tls")]
         #[test]
         #[ignore = "needs chromium + chromedriver; .ci/run runs it with --include-ignored"]
         fn page_works_over_https_in_headless_chromium() {
-            $crate::browser::page_end_to_end_https($bin, env!("CARGO_TARGET_TMPDIR"));
+            $crate::browser::page::page_end_to_end_https($bin, env!("CARGO_TARGET_TMPDIR"));
+        }
+
+        #[test]
+        #[ignore = "needs chromium + chromedriver; .ci/run runs it with --include-ignored"]
+        fn files_upload_in_headless_chromium() {
+            $crate::browser::files::files_end_to_end($bin, env!("CARGO_TARGET_TMPDIR"));
+        }
+
+        #[test]
+        #[ignore = "needs chromium + chromedriver; .ci/run runs it with --include-ignored"]
+        fn files_upload_needs_sign_in_in_headless_chromium() {
+            $crate::browser::files::files_need_sign_in($bin, env!("CARGO_TARGET_TMPDIR"));
+        }
+
+        #[test]
+        #[ignore = "needs chromium + chromedriver; .ci/run runs it with --include-ignored"]
+        fn files_upload_errors_in_headless_chromium() {
+            $crate::browser::files::files_refused($bin, env!("CARGO_TARGET_TMPDIR"));
         }
 
         #[test]
         fn page_is_self_contained() {
-            $crate::browser::page_is_self_contained();
+            $crate::browser::page::page_is_self_contained();
         }
 
         #[test]
@@ -92,6 +124,7 @@ macro_rules! browser_tests {
         }
     };
 }
+pub use crate::__browser_list as list;
 
 /// The repository's `resources/` directory.
 const RESOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../resources");
@@ -105,380 +138,8 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 const SERVED_TYPES: &[&str] = &["html", "css", "js", "png", "txt", "json", "svg", "ico"];
 
 // ---------------------------------------------------------------------------------------
-// The tests
+// Helpers of the tests
 // ---------------------------------------------------------------------------------------
-
-/// The whole page, in headless Chromium, against the server binary `bin`; work files go
-/// under `target_tmpdir` (the test crate's `CARGO_TARGET_TMPDIR`, `target/tmp`).
-pub fn page_end_to_end(bin: &str, target_tmpdir: &str) {
-    page_in_chromium(bin, target_tmpdir, false);
-}
-
-/// [`page_end_to_end`] over HTTPS: the server runs with `--tls-self-signed`, and
-/// Chromium accepts that one certificate's key for the test
-/// (`--ignore-certificate-errors-spki-list`, with the key of the certificate whose
-/// fingerprint the start line printed); work files and the screenshot are
-/// `…-https`.
-#[cfg(feature = "tls")]
-pub fn page_end_to_end_https(bin: &str, target_tmpdir: &str) {
-    page_in_chromium(bin, target_tmpdir, true);
-}
-
-fn page_in_chromium(bin: &str, target_tmpdir: &str, https: bool) {
-    let mut runtime = Path::new(bin)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("server")
-        .to_owned();
-    if https {
-        runtime.push_str("-https");
-    }
-    let chromedriver = tool("CHROMEDRIVER", &["chromedriver"]);
-    let chromium = tool(
-        "CHROMIUM",
-        &["chromium", "chromium-browser", "google-chrome"],
-    );
-
-    let target_tmpdir = Path::new(target_tmpdir);
-    let target = target_dir(target_tmpdir);
-    let work = WorkDir::new(target_tmpdir, &runtime);
-    let root = work.path.join("root");
-    copy_resources(Path::new(RESOURCES), &root);
-    let profile = work.path.join("profile");
-    fs::create_dir_all(&profile).expect("create the Chromium profile directory");
-
-    // Dropped in reverse order: the session, then the driver and any Chromium left behind,
-    // then the server, then the work directory.
-    let builder = Server::builder(bin)
-        .fixture(Fixture::at(&root))
-        .current_dir(&work.path)
-        .inherit_rust_log()
-        .log_file(work.path.join("server.log"));
-    #[cfg(feature = "tls")]
-    let builder = if https {
-        builder.tls_self_signed()
-    } else {
-        builder
-    };
-    let server = builder.start();
-    assert_eq!(server.is_tls(), https, "{}", server.listening);
-    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-    let mut extra_args = Vec::new();
-    #[cfg(feature = "tls")]
-    if https {
-        // The harness pins the printed fingerprint: this is that certificate.
-        let der = server
-            .connect()
-            .peer_certificate()
-            .expect("the server's certificate");
-        let spki = crate::https::spki_sha256_base64(&der).expect("the certificate's key");
-        extra_args.push(format!("--ignore-certificate-errors-spki-list={spki}"));
-    }
-    let driver = Driver::start(&chromedriver, &work.path, &profile);
-    let browser =
-        Session::create_with(&driver, &chromium, &profile, &runtime, &target, &extra_args);
-
-    let base = server.listening.clone();
-    let logo = fs::read(root.join("logo.png")).expect("read logo.png");
-    let logo_width = png_width(&logo).expect("resources/logo.png is a PNG");
-
-    // The page loads, with its stylesheet and script.
-    browser.navigate(&format!("{base}/"));
-    browser.wait_for(
-        "the page to load",
-        "return document.readyState === 'complete';",
-    );
-    if https {
-        let secure = browser.exec("return [location.protocol, window.isSecureContext];");
-        assert_eq!(secure, json!(["https:", true]), "loaded over HTTPS");
-    }
-    let title = browser.exec("return document.title;");
-    assert_eq!(title, json!("File and upload server"), "page title");
-    let heading = browser.exec("return document.querySelector('h1').textContent;");
-    assert_eq!(heading, json!("File and upload server"), "page heading");
-    let styled = browser
-        .exec("return getComputedStyle(document.querySelector('section')).borderTopLeftRadius;");
-    assert_ne!(styled, json!("0px"), "app.css was not applied");
-    browser.wait_for(
-        "app.js to check the sample JSON",
-        "return document.getElementById('json-check').textContent === 'Valid JSON.';",
-    );
-    let curl = browser.exec("return document.getElementById('curl-example').textContent;");
-    assert_eq!(
-        curl,
-        json!(format!("curl -i {base}/sample.txt")),
-        "curl example"
-    );
-
-    // Every form control has a label or text a screen reader can announce.
-    let unlabelled = browser.exec(
-        "return [...document.querySelectorAll('input, select, textarea, button')]
-           .filter(c => c.tagName === 'BUTTON' ? !c.textContent.trim() : c.labels.length === 0)
-           .map(c => c.id || c.outerHTML);",
-    );
-    assert_eq!(unlabelled, json!([]), "form controls without a label");
-    assert_eq!(
-        browser.exec("return document.documentElement.lang;"),
-        json!("en"),
-        "the page declares its language"
-    );
-
-    // The logo rendered, although the server sends .png as an octet-stream attachment.
-    let natural = browser.wait_for(
-        "the logo to finish loading",
-        "const i = document.getElementById('logo'); return i.complete ? i.naturalWidth : null;",
-    );
-    assert_eq!(
-        natural.as_u64(),
-        Some(u64::from(logo_width)),
-        "the logo's naturalWidth (0 means the image did not render)"
-    );
-
-    // Both download links point at files the server sends whole, as attachments.
-    let downloads = browser.exec_async(
-        "const done = arguments[arguments.length - 1];
-         Promise.all([...document.querySelectorAll('.downloads a')].map(a =>
-           fetch(a.href).then(r => r.arrayBuffer().then(b => ({
-             name: new URL(a.href).pathname,
-             download: a.hasAttribute('download'),
-             status: r.status,
-             disposition: r.headers.get('Content-Disposition'),
-             length: b.byteLength,
-           })))))
-           .then(done, e => done(String(e)));",
-    );
-    let downloads = downloads
-        .as_array()
-        .unwrap_or_else(|| panic!("fetching the download links failed: {downloads}"));
-    let names: Vec<&str> = downloads
-        .iter()
-        .filter_map(|d| d["name"].as_str())
-        .collect();
-    assert_eq!(names, ["/sample.txt", "/logo.png"], "download links");
-    for d in downloads {
-        let name = d["name"]
-            .as_str()
-            .unwrap_or_default()
-            .trim_start_matches('/');
-        let on_disk = fs::metadata(root.join(name)).map(|m| m.len()).ok();
-        assert_eq!(d["status"], json!(200), "GET {name}: {d}");
-        assert_eq!(d["length"].as_u64(), on_disk, "GET {name}: length: {d}");
-        assert_eq!(d["download"], json!(true), "{name} link: {d}");
-        let disposition = d["disposition"].as_str().unwrap_or_default();
-        assert!(
-            disposition.starts_with("attachment"),
-            "GET {name}: Content-Disposition: {d}"
-        );
-    }
-
-    let input = browser.find("#json-input");
-    let send = browser.find("#upload-button");
-
-    // Invalid JSON: the page warns as it is typed, and shows the server's 400 when sent.
-    browser.clear(&input);
-    browser.type_text(&input, r#"{"broken": "#);
-    let warning = browser.wait_for(
-        "the JSON warning",
-        "const c = document.getElementById('json-check').textContent;
-         return c.startsWith('Not valid JSON') ? c : null;",
-    );
-    let invalid =
-        browser.exec("return document.getElementById('json-input').getAttribute('aria-invalid');");
-    assert_eq!(invalid, json!("true"), "aria-invalid after {warning}");
-    browser.click(&send);
-    let refused = wait_for_result(&browser, 400);
-    assert!(
-        refused.contains("400 Bad Request") && refused.to_lowercase().contains("json"),
-        "the 400 is shown as a readable error: {refused:?}"
-    );
-
-    // Valid JSON sent as text/plain: the server's 415, shown as a readable error.
-    browser.clear(&input);
-    browser.type_text(&input, r#"{"sent as": "text/plain"}"#);
-    browser.click(&browser.find("#content-type option[value='text/plain']"));
-    browser.click(&send);
-    let refused = wait_for_result(&browser, 415);
-    assert!(
-        refused.contains("415 Unsupported Media Type"),
-        "the 415 is shown as a readable error: {refused:?}"
-    );
-    browser.click(&browser.find("#content-type option[value='application/json']"));
-    assert_eq!(
-        uploaded_files(&root),
-        Vec::<PathBuf>::new(),
-        "refused uploads wrote nothing"
-    );
-    let listed = browser.exec("return document.querySelectorAll('#uploads-list li').length;");
-    assert_eq!(listed, json!(0), "refused uploads are not listed");
-
-    // Valid JSON: 201, the created path as a link, the upload listed, the file on disk.
-    let document = format!(
-        "{{\"from\": \"the browser test\", \"runtime\": \"{runtime}\", \"list\": [1, 2.5, true, null], \"text\": \"caf\u{e9} \u{2713}\"}}"
-    );
-    browser.clear(&input);
-    browser.type_text(&input, &document);
-    browser.click(&send);
-    let created = wait_for_result(&browser, 201);
-    let href =
-        browser.exec("return document.querySelector('#upload-result a').getAttribute('href');");
-    let href = href.as_str().unwrap_or_default().to_owned();
-    assert!(
-        is_upload_path(&href),
-        "created path {href:?} in {created:?}"
-    );
-    assert!(created.contains(&href), "{created:?} shows {href}");
-    let listed = browser.exec(
-        "return [...document.querySelectorAll('#uploads-list a')].map(a => a.getAttribute('href'));");
-    assert_eq!(listed, json!([href]), "the uploads list");
-    let files = uploaded_files(&root);
-    assert_eq!(
-        files,
-        [root.join(href.trim_start_matches('/'))],
-        "files in uploads/"
-    );
-    let saved = fs::read_to_string(&files[0]).expect("read the uploaded file");
-    assert_eq!(saved, document, "the uploaded file holds the JSON as typed");
-
-    // The screenshot shows the page after a successful upload.
-    browser.fit_window_to_page();
-    let png = browser.screenshot();
-    let shot = target.join(format!("browser-{runtime}.png"));
-    fs::write(&shot, &png).expect("write the screenshot");
-    eprintln!("screenshot: {}", shot.display());
-    if std::env::var_os("UPDATE_BROWSER_SCREENSHOT").is_some() && !https {
-        fs::write(README_SCREENSHOT, &png).expect("write the README screenshot");
-        eprintln!("README screenshot updated: {README_SCREENSHOT}");
-    }
-
-    // Following the link gives the uploaded JSON back.
-    browser.click(&browser.find("#upload-result a"));
-    let shown = browser.wait_for(
-        "the uploaded JSON to open",
-        &format!(
-            "if (location.pathname !== {href:?} || document.readyState !== 'complete') return null;
-             const pre = document.querySelector('pre');
-             return {{ type: document.contentType, text: pre ? pre.textContent : document.body.innerText }};"
-        ),
-    );
-    assert_eq!(shown["type"], json!("application/json"), "{shown}");
-    let text = shown["text"].as_str().unwrap_or_default();
-    let got: Value = serde_json::from_str(text)
-        .unwrap_or_else(|e| panic!("the uploaded file in the browser is not JSON ({e}): {text:?}"));
-    let sent: Value = serde_json::from_str(&document).expect("the test's own JSON");
-    assert_eq!(got, sent, "the uploaded JSON read back in the browser");
-
-    // Back on the page, the list of this tab's uploads is still there.
-    browser.back();
-    browser.wait_for(
-        "the page to come back",
-        "return location.pathname === '/' && document.readyState === 'complete';",
-    );
-    let listed = browser.wait_for(
-        "the uploads list after going back",
-        "const l = [...document.querySelectorAll('#uploads-list a')].map(a => a.getAttribute('href'));
-         return l.length ? l : null;",
-    );
-    assert_eq!(listed, json!([href]), "the uploads list after going back");
-
-    drop(browser);
-    drop(driver);
-    drop(server);
-}
-
-/// Waits until the page shows the result of an upload with `status`; returns its text.
-fn wait_for_result(browser: &Session, status: u16) -> String {
-    let shown = browser.wait_for(
-        &format!("the page to show the {status} answer"),
-        &format!(
-            "const r = document.getElementById('upload-result');
-             return !r.hidden && r.dataset.status === '{status}' &&
-                    !document.getElementById('upload-button').disabled
-               ? {{ text: r.textContent, kind: r.className }} : null;"
-        ),
-    );
-    let kind = if status == 201 { "ok" } else { "error" };
-    assert_eq!(shown["kind"], json!(format!("result {kind}")), "{shown}");
-    shown["text"].as_str().unwrap_or_default().to_owned()
-}
-
-/// Without a browser: the page uses only files that exist in `resources/`, with types the
-/// server serves, and nothing from the network.
-pub fn page_is_self_contained() {
-    let root = Path::new(RESOURCES);
-    let html = fs::read_to_string(root.join("index.html")).expect("read resources/index.html");
-    let refs = attribute_values(&html, &["src", "href"]);
-    for name in ["app.css", "app.js", "logo.png", "sample.txt"] {
-        assert!(
-            refs.iter().any(|r| r == name),
-            "index.html refers to {name}"
-        );
-    }
-    for r in &refs {
-        assert!(
-            !r.contains(':') && !r.starts_with("//"),
-            "index.html must not load anything from the network: {r:?}"
-        );
-        let ext = r.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
-        assert!(
-            SERVED_TYPES.contains(&ext),
-            "{r:?} has a type the server refuses"
-        );
-        let file = root.join(r.trim_start_matches('/'));
-        assert!(
-            file.is_file(),
-            "index.html refers to {r:?}, missing in resources/"
-        );
-    }
-    for entry in fs::read_dir(root).expect("list resources/") {
-        let path = entry.expect("read resources/").path();
-        if path.is_file() {
-            let ext = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or_default();
-            assert!(
-                SERVED_TYPES.contains(&ext),
-                "{} would be refused by the server (415)",
-                path.display()
-            );
-        }
-    }
-    let js = fs::read_to_string(root.join("app.js")).expect("read resources/app.js");
-    assert!(js.contains("fetch(\"/upload\""), "app.js posts to /upload");
-    assert!(
-        !js.contains("innerHTML"),
-        "app.js builds the page with DOM calls only"
-    );
-    let logo = fs::read(root.join("logo.png")).expect("read resources/logo.png");
-    assert!(png_width(&logo).is_some_and(|w| w > 0), "logo.png is a PNG");
-    let ignore = fs::read_to_string(root.join("uploads/.gitignore"))
-        .expect("resources/uploads/.gitignore keeps uploads/ in git");
-    let lines: Vec<&str> = ignore
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .collect();
-    assert_eq!(lines, ["*", "!.gitignore"], "uploads/.gitignore");
-    let shot = fs::read(README_SCREENSHOT).expect("the README screenshot is committed");
-    assert!(png_width(&shot).is_some(), "the README screenshot is a PNG");
-    assert!(shot.len() < 100 * 1024, "the README screenshot stays small");
-}
-
-/// The values of the given attributes in an HTML text (double-quoted, as the page writes them).
-fn attribute_values(html: &str, names: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for name in names {
-        let needle = format!(" {name}=\"");
-        let mut rest = html;
-        while let Some(at) = rest.find(&needle) {
-            rest = &rest[at + needle.len()..];
-            if let Some(end) = rest.find('"') {
-                out.push(rest[..end].to_owned());
-                rest = &rest[end..];
-            }
-        }
-    }
-    out
-}
 
 /// `/uploads/<uuid>.json`, as SPEC names created files.
 fn is_upload_path(path: &str) -> bool {
@@ -493,17 +154,6 @@ fn is_upload_path(path: &str) -> bool {
             8 | 13 | 18 | 23 => c == '-',
             _ => c.is_ascii_hexdigit(),
         })
-}
-
-/// The `.json` files in `root/uploads`, sorted.
-fn uploaded_files(root: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(root.join("uploads"))
-        .expect("list uploads/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
 }
 
 /// The width in a PNG's IHDR chunk, if `bytes` starts like a PNG.
@@ -724,6 +374,8 @@ struct Session {
     port: u16,
     id: String,
     failure_shot: PathBuf,
+    /// `HOST:PORT` of the browser's DevTools, as chromedriver reports it.
+    debugger_address: Option<String>,
 }
 
 impl Session {
@@ -783,10 +435,14 @@ impl Session {
             .as_str()
             .unwrap_or_else(|| panic!("no sessionId in {answer}"))
             .to_owned();
+        let debugger_address = answer["capabilities"]["goog:chromeOptions"]["debuggerAddress"]
+            .as_str()
+            .map(str::to_owned);
         Session {
             port: driver.port,
             id,
             failure_shot: target.join(format!("browser-{runtime}-failure.png")),
+            debugger_address,
         }
     }
 
@@ -822,19 +478,50 @@ impl Session {
 
     /// Runs `script` until it returns something other than null, false or "".
     fn wait_for(&self, what: &str, script: &str) -> Value {
+        self.wait_for_within(what, script, WAIT)
+    }
+
+    /// [`Session::wait_for`], for at most `limit`.
+    fn wait_for_within(&self, what: &str, script: &str, limit: Duration) -> Value {
         let started = Instant::now();
         loop {
             let v = self.exec(script);
             if !(v.is_null() || v == json!(false) || v == json!("")) {
                 return v;
             }
-            if started.elapsed() > WAIT {
+            if started.elapsed() > limit {
                 let result = self.exec(
-                    "const r = document.getElementById('upload-result'); return [location.href, r ? r.outerHTML : null];");
-                panic!("timed out after {WAIT:?} waiting for {what} (last: {v}; page: {result})");
+                    "const r = document.getElementById('upload-result');
+                     const f = document.getElementById('file-list');
+                     return [location.href, r ? r.outerHTML : null, f ? f.outerHTML : null];",
+                );
+                panic!("timed out after {limit:?} waiting for {what} (last: {v}; page: {result})");
             }
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// A Chrome DevTools Protocol command, through chromedriver
+    /// (`POST /session/{id}/goog/cdp/execute`).
+    fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            Some(&json!({ "cmd": cmd, "params": params })),
+        )
+    }
+
+    /// Chooses files in a file input: WebDriver "send keys" of their paths, one a line
+    /// (the input need not be visible: `strictFileInteractability` is off by default).
+    fn choose_files(&self, input: &str, files: &[&Path]) {
+        let paths: Vec<String> = files
+            .iter()
+            .map(|f| {
+                assert!(f.is_absolute(), "{} is absolute", f.display());
+                f.to_string_lossy().into_owned()
+            })
+            .collect();
+        self.type_text(input, &paths.join("\n"));
     }
 
     fn find(&self, css: &str) -> String {

@@ -1,0 +1,2 @@
+#![cfg(unix)]
+testkit::tests!(uploads, env!("CARGO_BIN_EXE_runtime-smol"));

@@ -1,0 +1,2 @@
+#![cfg(unix)]
+testkit::tests!(compress, env!("CARGO_BIN_EXE_runtime-std"));

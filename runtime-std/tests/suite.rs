@@ -1,2 +1,0 @@
-#![cfg(unix)]
-testkit::suite_tests!(env!("CARGO_BIN_EXE_runtime-std"));

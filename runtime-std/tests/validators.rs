@@ -1,0 +1,2 @@
+#![cfg(unix)]
+testkit::tests!(validators, env!("CARGO_BIN_EXE_runtime-std"));
