@@ -273,8 +273,10 @@ impl Parking {
         if self.edge {
             if let Some(Slot::Out(seen)) = table.conns.get(&key) {
                 let seen = *seen;
+                // Kept even when it is not what the connection waits for now: a byte
+                // that came while it was out is still there when it next reads.
+                seen.tell(&mut conn);
                 if seen.satisfies(interest) {
-                    seen.tell(&mut conn);
                     conn.fresh = self.watch.is_some();
                     table.conns.insert(key, Slot::Out(Seen::default()));
                     if may_return {
@@ -333,24 +335,20 @@ impl Parking {
         }
     }
 
-    /// Shutdown: parks no idle connection any more, and takes the idle ones parked now
-    /// (for the workers to close).
+    /// Shutdown: parks no idle connection any more, and takes every parked one for the
+    /// workers to tell of the drain (an idle one then closes; one with a request in
+    /// progress answers it with `Connection: close`; HTTP/2 sends its `GOAWAY` now, not
+    /// when its client next sends a byte).
     pub fn drain(&self) -> Vec<Conn> {
         let mut table = self.lock();
         table.draining = true;
-        let idle: Vec<usize> = table
-            .conns
-            .iter()
-            .filter(|(_, slot)| matches!(slot, Slot::Parked { conn, .. } if conn.session.is_idle()))
+        let parked: Vec<usize> = (table.conns.iter())
+            .filter(|(_, slot)| matches!(slot, Slot::Parked { .. }))
             .map(|(&key, _)| key)
             .collect();
-        let mut taken = Vec::with_capacity(idle.len());
-        for key in idle {
-            if let Some(Slot::Parked { conn, until, .. }) = table.conns.remove(&key) {
-                table.deadlines.remove(&(until, key));
-                taken.push(conn);
-            }
-        }
+        let taken = (parked.into_iter())
+            .filter_map(|key| self.take(&mut table, key))
+            .collect();
         drop(table);
         self.poller.notify();
         taken

@@ -37,6 +37,10 @@ const MAX_REFUSING: usize = host::linger::MAX_REFUSING;
 /// behind the other ready connections.
 const SERVED_AGAIN: u32 = 16;
 
+/// Needs met in one serve after which the worker counts as blocked (see
+/// [`Busy::blocking`]): whatever keeps it, another worker watches the parked connections.
+const LONG_DRIVE: u32 = 1024;
+
 thread_local! {
     static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
@@ -151,7 +155,13 @@ fn drive(
 ) -> Option<(Interest, u64)> {
     let (stream, session) = (&conn.stream, &mut conn.session);
     let mut read_at = Some(now);
+    let (mut steps, mut _long) = (0u32, None);
     loop {
+        steps += 1;
+        if steps == LONG_DRIVE {
+            // This serve goes on: parked connections get another worker to watch them.
+            _long = busy.map(Busy::blocking);
+        }
         match session.need() {
             Need::Write(bytes) => {
                 let written = (&*stream).write(bytes);

@@ -153,7 +153,7 @@ impl Session {
     /// Serving over HTTP/2, the output written: the server's actions, its output, the
     /// bodies; else a wait for the client. `None`: go round again.
     pub(super) fn h2_serving(&mut self) -> Option<Step> {
-        let now = self.now;
+        let (now, eof) = (self.now, self.eof);
         let h2 = self.h2()?;
         if let Some(action) = h2.server.poll() {
             return self.h2_act(action);
@@ -164,7 +164,7 @@ impl Session {
             self.push_out(bytes);
             return None;
         }
-        if h2.since_read >= READ_EVERY {
+        if h2.since_read >= READ_EVERY && !eof {
             h2.since_read = 0;
             // A look at what the client sent meanwhile (the deadline is now).
             return Some(Step::Read(now.mono_ms));
@@ -178,6 +178,14 @@ impl Session {
         let h2 = self.h2()?;
         if h2.server.is_closed() {
             self.phase = super::Phase::Closing { linger: true };
+            return None;
+        }
+        if eof {
+            // The client closed its side: what is left waits for it (a window update, a
+            // request body) and can never come. Reading again would only find the end
+            // of the stream again.
+            debug!("{} HTTP/2 client closed its side; closing", self.peer());
+            self.phase = super::Phase::Closing { linger: false };
             return None;
         }
         let until = (h2.server.deadline()).unwrap_or(now.mono_ms.saturating_add(idle));

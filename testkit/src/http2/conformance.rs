@@ -56,20 +56,7 @@ pub fn python_h2_conformance(bin: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let script = dir.path().join("conformance.py");
     std::fs::write(&script, SCRIPT).expect("write the script");
-    // A known, open bug (issue 30's note): on runtime-std these two checks stall (no
-    // answer within 10 s) in about one run in three, and the server then answers no
-    // further connection of the run either; never on runtime-smol, never with
-    // PORTABLE_IO=1. Until it is found they are not run there, loudly.
-    let known = if bin.contains("runtime-std") && std::env::var_os("PORTABLE_IO").is_none() {
-        "s5_5_unknown_frames_and_priority_are_ignored,s6_8_client_goaway_lets_open_streams_finish"
-    } else {
-        ""
-    };
-    if !known.is_empty() {
-        eprintln!("KNOWN BUG: not run on runtime-std: {known}");
-    }
     let mut child = Command::new(&python)
-        .env("H2_KNOWN_STALLS", known)
         .arg(&script)
         .arg(s.port.to_string())
         .arg(s.host())
@@ -98,22 +85,9 @@ pub fn python_h2_conformance(bin: &str) {
         .find_map(|l| l.strip_prefix("checks ")?.parse().ok())
         .expect("the script says how many checks it has");
     let passed = text.lines().filter(|l| l.starts_with("ok s")).count();
-    let skipped = text
-        .lines()
-        .filter(|l| l.starts_with("KNOWN-BUG s"))
-        .count();
-    assert_eq!(
-        skipped,
-        known.split(',').filter(|k| !k.is_empty()).count(),
-        "{text}"
-    );
     // Each of RFC 9113's sections from 3 to 8 has checks, named after it.
     assert!(declared >= 50, "{declared} checks");
-    assert_eq!(
-        passed + skipped,
-        declared,
-        "every check ran and passed: {text}"
-    );
+    assert_eq!(passed, declared, "every check ran and passed: {text}");
     for section in ["s3_", "s4_", "s5_", "s6_", "s8_"] {
         let n = text
             .lines()

@@ -190,6 +190,35 @@ pub fn a_window_held_at_zero_is_dropped(bin: &str) {
     still_serves(&s);
 }
 
+/// A client that closes its side while its streams wait for window credit it will
+/// never send: the server closes the connection at once (a bug once spun a worker on
+/// the end of the stream, and runtime-std then served no other connection), not at the
+/// idle timeout (60 s here, so that only the prompt close passes).
+pub fn a_client_gone_with_streams_waiting_closes_them(bin: &str) {
+    let s = start(bin, &["--idle-timeout", "60"]);
+    let block = frames::get_block(&s.host(), "/big.bin");
+    let mut conns: Vec<Conn> = (0..3)
+        .map(|_| Conn::open(s.port, &[(frames::INITIAL_WINDOW_SIZE, 0)]))
+        .collect();
+    for c in &mut conns {
+        for id in (1..200).step_by(2) {
+            c.headers(id, &block, frames::END_HEADERS | frames::END_STREAM);
+        }
+        c.wait_for(Duration::from_secs(10), |f| f.kind == frames::HEADERS)
+            .expect("answers begin (headers need no window)");
+        c.stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("half-close");
+    }
+    for c in &mut conns {
+        assert!(
+            c.wait_closed(Duration::from_secs(20)),
+            "the server keeps a connection whose client is gone"
+        );
+    }
+    still_serves(&s);
+}
+
 /// A frame to send: stream id, type, payload.
 type Sent = (u32, u8, Vec<u8>);
 

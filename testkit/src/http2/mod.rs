@@ -19,9 +19,9 @@ pub use bodies::{a_64_mib_download_byte_for_byte, an_upload_streamed_in_bounded_
 
 pub use conformance::python_h2_conformance;
 pub use defences::{
-    a_window_held_at_zero_is_dropped, continuation_flood_is_bounded, hpack_bomb_is_431,
-    rapid_reset_is_enhance_your_calm, settings_and_ping_floods_end_the_connection,
-    stream_id_misuse_is_a_protocol_error,
+    a_client_gone_with_streams_waiting_closes_them, a_window_held_at_zero_is_dropped,
+    continuation_flood_is_bounded, hpack_bomb_is_431, rapid_reset_is_enhance_your_calm,
+    settings_and_ping_floods_end_the_connection, stream_id_misuse_is_a_protocol_error,
 };
 pub use ops::access_log_metrics_and_zip_per_stream;
 
@@ -56,6 +56,7 @@ macro_rules! __http2_list {
                 hpack_bomb_is_431,
                 settings_and_ping_floods_end_the_connection,
                 a_window_held_at_zero_is_dropped,
+                a_client_gone_with_streams_waiting_closes_them,
                 stream_id_misuse_is_a_protocol_error,
                 python_h2_conformance,
             ];
