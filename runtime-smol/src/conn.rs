@@ -53,7 +53,7 @@ pub(crate) async fn serve(shared: &Shared, stream: Io<Stream>, mut session: Sess
     let mut armed: Option<u64> = None;
     let mut drain_given = false;
     loop {
-        if !drain_given && shared.closing.is_closed() {
+        if !drain_given && shared.shutting_down() {
             drain_given = true;
             session.drain(now(shared));
         }
@@ -161,7 +161,7 @@ async fn read(
 ) -> Woke {
     loop {
         stream.readable().await;
-        if !drain_given && shared.closing.is_closed() {
+        if !drain_given && shared.shutting_down() {
             return Woke::Closing;
         }
         let fresh = stream.take_fresh();

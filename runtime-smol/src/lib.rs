@@ -61,6 +61,16 @@ pub(crate) struct Shared {
     /// Refused connections still being answered (at most `host::linger::MAX_REFUSING`).
     pub refusing: AtomicUsize,
     pub max_connections: usize,
+    /// The shutdown request itself: a connection drains from the moment it is set (when
+    /// `/readyz` says 503), not only once the main task has seen it and closed `closing`.
+    pub stop: Shutdown,
+}
+
+impl Shared {
+    /// Whether the server is shutting down.
+    pub fn shutting_down(&self) -> bool {
+        self.stop.requested() || self.closing.is_closed()
+    }
 }
 
 /// Pause after a failed `accept` (e.g. EMFILE) before trying again.
@@ -103,6 +113,7 @@ pub fn run() -> ExitCode {
         active: AtomicUsize::new(0),
         refusing: AtomicUsize::new(0),
         max_connections: started.max_connections,
+        stop: started.shutdown.clone(),
     });
     for i in 1..threads {
         let (shared, listeners) = (Arc::clone(&shared), listeners.clone());

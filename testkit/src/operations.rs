@@ -506,6 +506,9 @@ pub fn json_lines_have_the_named_fields(bin: &str) {
     ));
     r2.expect_status(200);
     drop(c);
+    // A line is written once its answer is sent, so a client may read the answer first:
+    // the next connection waits for both lines, for the order below to be the order sent.
+    lines_of(&log, 2);
     let mut c = s.connect();
     c.send(b"\x01 nonsense\r\n\r\n");
     c.read_response().expect_status(400);
