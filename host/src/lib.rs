@@ -23,6 +23,9 @@
 //! - [`linger`]: closing without losing the last answer;
 //! - [`listen`], [`net`]: where the server listens (`--listen`, PORT/HOST, sockets
 //!   passed by systemd) and the sockets both runtimes accept on and serve (TCP, Unix);
+//! - [`accept`]: the blocking accept loop of a runtime on threads (runtime-std's):
+//!   `poll` on the listeners and the shutdown descriptor on Unix, a blocking `accept`
+//!   woken by a self-connect elsewhere;
 //! - [`notify`]: systemd's `READY=1` / `STOPPING=1` (`NOTIFY_SOCKET`);
 //! - [`ops`]: `--metrics` (Prometheus, `/healthz`, `/readyz`) and `--access-log`, fed by
 //!   the core's request records.
@@ -41,6 +44,7 @@
 
 // What the runtimes use: start-up, the session and its needs, the event loop, the
 // socket calls, signals, clocks, logging, the command line's errors.
+pub mod accept;
 pub mod cli;
 pub mod clock;
 pub mod event;

@@ -1,7 +1,7 @@
 //! # runtime-std — the server on a fixed pool of threads
 //!
 //! Start-up and every session are the `host` crate's (`host::start`, `host::session`);
-//! this crate schedules them: the accept thread (`net.rs`), the pool of workers fed by a
+//! this crate schedules them: the accept thread (`host::accept`), the pool of workers fed by a
 //! bounded queue (`pool.rs`), the worker's driver of a session (`server.rs`), and the
 //! poller where connections wait on their clients without a worker (`park.rs`).
 //!
@@ -16,10 +16,8 @@
 //!                      Shutdown / Close → the socket
 //! ```
 //!
-//! The modules `net` and `pool` are public for this crate's tests only.
+//! The module `pool` is public for this crate's tests only.
 
-#[doc(hidden)]
-pub mod net;
 mod park;
 #[doc(hidden)]
 pub mod pool;

@@ -24,7 +24,6 @@ use host::start::Started;
 use log::{debug, info, warn};
 use protocol::Now;
 
-use crate::net;
 use crate::park::{Conn, Counted, Parked, Parking, Woke};
 use crate::pool::{Busy, Pool, Source};
 
@@ -246,7 +245,7 @@ pub fn run(mut started: Started, workers: usize, queue: usize) -> io::Result<()>
     )?;
     // The start line goes out once every worker waits for work.
     started.announce();
-    net::accept_until(&listeners, shutdown, |i, stream, peer| {
+    host::accept::accept_until(&listeners, shutdown, |i, stream, peer| {
         server.accept(&services[i], stream, peer, &pool, *max_connections)
     })?;
     // Stop listening at once (what waited in the backlogs was accepted): a connection

@@ -1,7 +1,8 @@
-//! The accept loop of runtime-std, in two versions:
+//! The blocking accept loop of a runtime built on threads (runtime-std's), in two
+//! versions, one per platform family:
 //!
 //! - Unix: non-blocking listeners, `poll` on them and on the shutdown descriptor, every
-//!   waiting connection accepted (non-blocking, by `host::net::Listener::accept`) before
+//!   waiting connection accepted (non-blocking, by `crate::net::Listener::accept`) before
 //!   polling again;
 //! - portable (Windows; Linux with `PORTABLE_IO=1`): a blocking `accept` per listener
 //!   (one thread each past the first), woken at shutdown by a connection to itself (on
@@ -12,7 +13,7 @@
 //! answered with `Connection: close`), then the loop returns so that the caller drops the
 //! listeners at once — a connection made later is refused, never accepted and then reset.
 //!
-//! [`host::portable_sockets`] chooses, so that Linux runs the portable version under
+//! [`crate::portable_sockets`] chooses, so that Linux runs the portable version under
 //! `PORTABLE_IO=1` (the socket suites then test it).
 
 use std::io;
@@ -21,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use host::net::{Listener, Local, Peer, Stream};
-use host::shutdown::Shutdown;
+use crate::net::{Listener, Local, Peer, Stream};
+use crate::shutdown::Shutdown;
 use log::error;
 
 /// Pause after a failed `accept` (EMFILE, ENFILE, ENOBUFS...: the connection waits in
@@ -38,7 +39,7 @@ pub fn accept_until(
     serve: impl Fn(usize, Stream, Peer) + Sync,
 ) -> io::Result<()> {
     #[cfg(unix)]
-    if !host::portable_sockets() {
+    if !crate::portable_sockets() {
         return accept_polling(listeners, shutdown, serve);
     }
     accept_blocking(listeners, shutdown, serve)

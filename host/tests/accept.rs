@@ -1,4 +1,4 @@
-//! runtime-std's two accept loops (`src/net.rs`): each serves and stops on shutdown.
+//! The two blocking accept loops (`host/src/accept.rs`, runtime-std's): each serves and stops on shutdown.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
+use host::accept::accept_polling;
+use host::accept::{accept_blocking, knock_address};
 use host::net::{Listener, Peer, Stream};
 use host::shutdown::Shutdown;
-#[cfg(unix)]
-use runtime_std::net::accept_polling;
-use runtime_std::net::{accept_blocking, knock_address};
 
 #[test]
 fn knocking_reaches_a_listener_on_all_addresses() {
