@@ -442,7 +442,13 @@ impl Checker {
             assert!(!r.auth_failed, "{r:?}");
         }
         if r.auth_failed {
-            assert_eq!(r.status, 401, "failed credentials answered {r:?}");
+            // 401, unless the request's body, read before the refusal goes out (to keep
+            // the connection), broke first: a framing error (400), too large (413), too
+            // slow (408) ends the connection with that answer instead.
+            assert!(
+                matches!(r.status, 401 | 400 | 408 | 413),
+                "failed credentials answered {r:?}"
+            );
         }
     }
 
