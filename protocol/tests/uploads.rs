@@ -333,4 +333,9 @@ t!(expect_continue_waits_for_the_preconditions {
     assert!(d.out.iter().any(|o| matches!(o, Out::Continue)));
     d.send(b"abc");
     assert_eq!(d.status(), 201);
+    // An empty PUT has no body to wait for: no 100 Continue, just the answer.
+    let mut d = uploader();
+    d.send(&req("PUT", "/empty.txt", &format!("{AUTH}Expect: 100-continue\r\nContent-Length: 0\r\n")));
+    assert_eq!(d.status(), 201);
+    assert!(!d.out.iter().any(|o| matches!(o, Out::Continue)));
 });
