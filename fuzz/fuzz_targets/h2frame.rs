@@ -1,7 +1,9 @@
 //! Arbitrary bytes into the HTTP/2 frame decoder (`protocol::h2::frame::decode`), frame
 //! after frame: no panic; an incomplete frame asks for more than the buffer holds; a
 //! whole one takes no more than the buffer and no more than SETTINGS_MAX_FRAME_SIZE
-//! allows; and every decoded frame, encoded again, decodes to the same frame.
+//! allows; and every decoded frame, encoded again, decodes to the same frame. The same
+//! bytes (after the preface) go to a full server's refusal (`protocol::H2Refusal`), a few
+//! at a time: no panic, and one ending at most.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,6 +15,17 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let max = 16_384u32 << (pick % 4);
+    let mut refusal = protocol::H2Refusal::new();
+    let mut endings = 0;
+    let answer = b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\nbusy";
+    let client = [protocol::H2_PREFACE, rest].concat();
+    for piece in client.chunks(usize::from(pick % 16) + 1) {
+        if let Some(end) = refusal.received(piece, answer) {
+            assert!(end.len() >= HEADER_LEN, "an ending holds GOAWAY at least");
+            endings += 1;
+        }
+    }
+    assert!(endings <= 1, "{endings} endings");
     while !rest.is_empty() {
         match decode(rest, max) {
             Err(e) => {

@@ -100,6 +100,7 @@ pub use conn::{
 pub use cors::{AllowOrigin, Cors, CorsError};
 pub use encoding::{negotiate, Coding};
 pub use filename::{numbered as numbered_file_name, sanitize as sanitize_file_name};
+pub use h2::refusal::H2Refusal;
 pub use h2::server::{H2Action, H2Input, H2Server, PREFACE as H2_PREFACE};
 
 /// Whether `b` may appear in a token (a header name, a method: RFC 9110 §5.6.2).

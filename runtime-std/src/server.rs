@@ -83,10 +83,12 @@ impl Server {
                 .park(conn, interest, until, again <= SERVED_AGAIN)
             {
                 Parked::Waiting => return,
-                // Shutting down and idle: close it now.
+                // Shutting down and idle: close it now (a lingering one too: the drain
+                // ends its linger; driven again as it was, it would only park again).
                 Parked::Close(back) => {
                     conn = back;
                     now = self.service.clock.now();
+                    conn.session.drain(now);
                 }
                 // It turned ready while this worker held it: no need to wait.
                 Parked::Ready(back) => {

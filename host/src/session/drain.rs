@@ -34,12 +34,16 @@ impl Session {
     /// Whether nothing of a request is in progress (between requests, or closing): a
     /// shutdown may close it without losing anything. (Not during the drain's grace:
     /// the session closes it itself once the grace is over.)
+    ///
+    /// An HTTP/2 connection that lingers is not idle: its linger (bounded) lets the
+    /// client read the last DATA and the GOAWAY before the close (see `Phase::Closing`).
     pub fn is_idle(&self) -> bool {
         match self.phase {
             Phase::Serving => match &self.proto {
                 Proto::H2(h2) => self.out.is_empty() && h2.server.is_idle(),
                 _ => self.grace.is_none() && self.waits_between_requests(),
             },
+            Phase::Lingering { .. } => !matches!(self.proto, Proto::H2(_)),
             _ => true,
         }
     }

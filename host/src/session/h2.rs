@@ -177,6 +177,8 @@ impl Session {
         let idle = self.service.config.idle_timeout_ms;
         let h2 = self.h2()?;
         if h2.server.is_closed() {
+            // As HTTP/1.1's core says it, for the same debug line per connection.
+            debug!("{} connection closed", self.peer());
             self.phase = super::Phase::Closing { linger: true };
             return None;
         }
@@ -184,7 +186,10 @@ impl Session {
             // The client closed its side: what is left waits for it (a window update, a
             // request body) and can never come. Reading again would only find the end
             // of the stream again.
-            debug!("{} HTTP/2 client closed its side; closing", self.peer());
+            debug!(
+                "{} connection closed (HTTP/2: the client closed its side)",
+                self.peer()
+            );
             self.phase = super::Phase::Closing { linger: false };
             return None;
         }

@@ -180,10 +180,10 @@ impl Session {
                 Phase::Refusing if self.handshaking() => {
                     return Step::Read(self.handshake_until.unwrap_or(self.now.mono_ms));
                 }
-                Phase::Refusing => {
-                    self.phase = Phase::Closing { linger: true };
-                    continue;
-                }
+                Phase::Refusing => match self.refusing() {
+                    Some(step) => return step,
+                    None => continue,
+                },
                 Phase::Closing { linger } => {
                     #[cfg(feature = "tls")]
                     if let Some(mut tls) = self.tls.take() {

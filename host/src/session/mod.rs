@@ -37,6 +37,7 @@ mod drain_tests;
 mod h2;
 mod jobs;
 mod machine;
+mod refuse;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -49,7 +50,7 @@ use protocol::{Config, Connection, Input, Listing, Now};
 
 use crate::cache::{Body, Opened};
 use crate::clock::Clock;
-use crate::linger::{LINGER, LINGER_BYTES};
+use crate::linger::LINGER_BYTES;
 use crate::net::Peer;
 use crate::pace::WriteWatch;
 use crate::webroot::WebRoot;
@@ -209,6 +210,9 @@ pub struct Session {
     conn: Connection,
     #[cfg(feature = "tls")]
     tls: Option<Box<tls::Tls>>,
+    /// A refusal's answer, until the TLS handshake says how to send it.
+    #[cfg(feature = "tls")]
+    held: Option<refuse::Held>,
     phase: Phase,
     now: Now,
     /// Bytes to write (TLS: records), and how many of them are written.
@@ -279,6 +283,8 @@ impl Session {
             conn,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tls")]
+            held: None,
             phase: Phase::Serving,
             now,
             out: Vec::new(),
@@ -329,29 +335,6 @@ impl Session {
             if service.config.http2 {
                 session.proto = h2::Proto::Alpn;
             }
-        }
-        Some(session)
-    }
-
-    /// A session that answers `503 Service Unavailable` (after the TLS handshake, under
-    /// TLS, within [`LINGER`]) and closes: the server is full. `why` is logged and
-    /// counted.
-    pub fn refusal(
-        service: &Arc<Service>,
-        now: Now,
-        peer: impl Into<Peer>,
-        why: Refused,
-    ) -> Option<Session> {
-        let peer = peer.into();
-        warn!("{peer} refused (503): {why}");
-        why.count();
-        let mut session = Session::make(service, now, peer)?;
-        let answer = protocol::overload_response(now.unix_secs, &service.config.server_name);
-        session.phase = Phase::Refusing;
-        session.proto = h2::Proto::H1;
-        session.push_out(answer);
-        if session.handshake_until.is_some() {
-            session.handshake_until = Some(now.mono_ms.saturating_add(LINGER.as_millis() as u64));
         }
         Some(session)
     }
@@ -455,6 +438,8 @@ impl Session {
             let result = tls.receive(bytes, &mut self.out, &mut deliver);
             if self.phase == Phase::Serving && !plain.is_empty() {
                 self.plain_in(now, &plain);
+            } else if self.phase == Phase::Refusing {
+                self.refusing_in(&plain);
             }
             match result {
                 Ok(true) => {
@@ -498,7 +483,9 @@ impl Session {
                     warn!("{} refused: TLS handshake not done in time", self.peer());
                     crate::ops::count(crate::ops::Count::TlsHandshakeFailures, 1);
                     self.phase = Phase::Closed;
-                } else if self.phase == Phase::Serving {
+                } else if self.phase == Phase::Refusing {
+                    self.refusal_timeout();
+                } else {
                     self.give(Input::Timeout);
                 }
             }

@@ -15,6 +15,8 @@
 //! - `settings`: the SETTINGS parameters and their ranges.
 //! - `hpack`: header compression (RFC 7541): the decoder, with its bounded table and
 //!   header list cap, and the encoder.
+//! - `refusal`: a full server's 503 to a client that chose HTTP/2 (its first stream
+//!   answered, then GOAWAY).
 //! - `conn`: the server connection ([`conn::H2Conn`]): the preface, stream states,
 //!   flow control, request checks, and the defences of SPEC "HTTP/2"; bytes and time in,
 //!   events for a request handler and bytes out.
@@ -26,5 +28,6 @@
 pub mod conn;
 pub mod frame;
 pub mod hpack;
+pub mod refusal;
 pub mod server;
 pub mod settings;

@@ -46,7 +46,7 @@ mod event;
 mod headers;
 mod limits;
 mod recv;
-mod request;
+pub(crate) mod request;
 mod send;
 mod stream;
 #[cfg(test)]

@@ -27,7 +27,7 @@ const CONNECTION_SPECIFIC: [&[u8]; 5] = [
 ];
 
 /// Whether a response field name must not be sent in HTTP/2 (§8.2.2).
-pub(super) fn is_connection_specific(name: &[u8]) -> bool {
+pub(crate) fn is_connection_specific(name: &[u8]) -> bool {
     CONNECTION_SPECIFIC.contains(&name)
 }
 
@@ -112,7 +112,14 @@ pub(super) fn validate_request(list: HeaderList) -> Result<Head, &'static str> {
                 }
                 content_length = Some(n);
             }
-            b"host" if host.replace(i).is_some() => return Err("more than one host"),
+            // Several hosts are not malformed HTTP/2: the core answers 400, as it does
+            // over HTTP/1.1 (RFC 9110 §7.2), and each is checked against :authority.
+            b"host" => {
+                if authority.is_some_and(|a| !list[a].1.eq_ignore_ascii_case(value)) {
+                    return Err("host differs from :authority");
+                }
+                host = Some(i);
+            }
             _ => {}
         }
     }
@@ -319,7 +326,10 @@ mod tests {
         assert!(with(&[(":protocol", "websocket")]).is_err());
         assert!(with(&[("host", "example.com")]).is_ok());
         assert!(with(&[("host", "other.example")]).is_err());
-        assert!(with(&[("host", "example.com"), ("host", "example.com")]).is_err());
+        // Several hosts pass on to the core (which answers 400, as over HTTP/1.1), but
+        // each must name the :authority.
+        assert!(with(&[("host", "example.com"), ("host", "example.com")]).is_ok());
+        assert!(with(&[("host", "example.com"), ("host", "other.example")]).is_err());
         // A pseudo-header after a regular field.
         let mut late = GET[..3].to_vec();
         late.push(("accept", "*/*"));

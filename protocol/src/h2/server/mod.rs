@@ -212,7 +212,10 @@ impl std::fmt::Debug for H2Server {
 /// and the slow-reader rule's window for a window held at zero.
 pub(crate) fn h2_settings(config: &Config) -> H2Settings {
     H2Settings {
-        max_header_list_size: crate::config::MAX_HEAD as u32,
+        // Twice the head limit as HPACK counts it (32 bytes more per field): the head
+        // rebuilt from the list then meets HTTP/1.1's own limits in the core, so a
+        // long :path gets 414 and a big head 431, as over HTTP/1.1.
+        max_header_list_size: 2 * crate::config::MAX_HEAD as u32,
         max_header_count: crate::config::MAX_HEADERS,
         head_timeout_ms: config.head_timeout_ms,
         idle_timeout_ms: config.idle_timeout_ms,

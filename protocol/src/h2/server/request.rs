@@ -50,10 +50,12 @@ pub(super) fn rebuild(headers: &HeaderList, end_stream: bool) -> Rebuilt {
         field(&mut head, b"host", a);
     }
     let mut length = false;
+    // Several `host` fields go on to the core, which answers 400 as over HTTP/1.1.
+    let one_host = headers.iter().filter(|(n, _)| n == b"host").count() < 2;
     for (name, value) in regular {
         match &name[..] {
             // The same as :authority (the connection checked), or the only Host.
-            b"host" if authority.is_some() => continue,
+            b"host" if authority.is_some() && one_host => continue,
             b"te" => continue,
             b"content-length" => length = true,
             _ => {}
@@ -168,5 +170,21 @@ mod tests {
             true,
         );
         assert_eq!(r.head, b"GET * HTTP/1.1\r\n\r\n");
+        // Several hosts all reach the core (beside :authority's), which answers 400.
+        let r = rebuild(
+            &list(&[
+                (":method", "GET"),
+                (":scheme", "https"),
+                (":authority", "h:1"),
+                (":path", "/"),
+                ("host", "h:1"),
+                ("host", "h:1"),
+            ]),
+            true,
+        );
+        assert_eq!(
+            r.head,
+            b"GET / HTTP/1.1\r\nhost: h:1\r\nhost: h:1\r\nhost: h:1\r\n\r\n"
+        );
     }
 }
