@@ -49,6 +49,28 @@
 /// `suite_cases_are_accounted_for` over each transport.
 #[macro_export]
 macro_rules! tests {
+    (over_h2, $bin:expr) => {
+        $crate::tests!(@over_h2 $bin;
+            requests, validators, listing, connections, security, slow_clients, capacity,
+            logs, lifecycle, object_store, access, uploads, compress, config, operations,
+            listeners, http2
+        );
+    };
+    (@over_h2 $bin:expr; $($group:ident),* $(,)?) => {
+        $(
+            #[cfg(feature = "tls")]
+            mod $group {
+                $crate::$group::list!(h2 $bin);
+            }
+        )*
+
+        /// Which `spec` cases run over HTTP/2, which are HTTP/1.1's alone, and why.
+        #[cfg(feature = "tls")]
+        #[test]
+        fn suite_cases_are_accounted_for() {
+            $crate::cases::account("h2", &[$($crate::$group::list!(names)),*].concat());
+        }
+    };
     (over_tls, $bin:expr) => {
         $crate::tests!(@over_tls $bin;
             requests, validators, listing, connections, security, slow_clients, capacity,
@@ -120,6 +142,17 @@ macro_rules! cases {
             }
         )*
     };
+    ([h2 $bin:expr] $group:ident;
+        spec: [$($spec:ident),* $(,)?];
+        more: [$($more:ident),* $(,)?];
+    ) => {
+        $(
+            #[test]
+            fn $spec() {
+                $crate::cases::run_over_h2(stringify!($spec), $bin, $crate::$group::$spec);
+            }
+        )*
+    };
     ([names] $group:ident;
         spec: [$($spec:ident),* $(,)?];
         more: [$($more:ident),* $(,)?];
@@ -143,11 +176,91 @@ pub fn run_over_tls(name: &str, bin: &str, case: fn(&str)) {
     );
 }
 
-/// Says how many `spec` cases run over `mode`, and checks that none is named twice.
+/// Runs one `spec` case over HTTP/2: as [`run_over_tls`], with every client offering
+/// ALPN `h2` only, the harness's [`Client`](crate::Client) carrying the case's HTTP/1.1
+/// as HTTP/2 streams (see [`crate::gateway`]) and curl told `--http2`. A case of
+/// [`HTTP1_ONLY`] is not run: it is about HTTP/1.1's own framing or connection, and its
+/// line there says what covers the same ground over HTTP/2.
+#[cfg(feature = "tls")]
+pub fn run_over_h2(name: &str, bin: &str, case: fn(&str)) {
+    if let Some((_, why)) = HTTP1_ONLY.iter().find(|(n, _)| *n == name) {
+        eprintln!("{name}: HTTP/1.1 only: {why}");
+        return;
+    }
+    let (tls, h2) = (crate::https::tls_servers_started(), crate::https::h2_uses());
+    crate::https::over_h2(|| case(bin));
+    assert!(
+        crate::https::tls_servers_started() > tls,
+        "{name} started no server over TLS"
+    );
+    assert!(crate::https::h2_uses() > h2, "{name} spoke no HTTP/2");
+}
+
+/// The `spec` cases that do not run over HTTP/2, and why: each checks what HTTP/1.1's
+/// framing or connection does, which HTTP/2 does not have (or does by frames, tested in
+/// [`crate::http2`]).
+pub const HTTP1_ONLY: &[(&str, &str)] = &[
+    (
+        "keep_alive_and_connection_close",
+        "HTTP/1.1's Keep-Alive and Connection: close; an HTTP/2 connection carries its \
+         streams until GOAWAY (http2::a_hundred_streams_at_once, \
+         http2::drain_sends_goaway_and_finishes_streams)",
+    ),
+    (
+        "http10_closes_unless_keep_alive",
+        "HTTP/1.0, which HTTP/2 is not",
+    ),
+    (
+        "idle_timeout_closes_quiet_connections",
+        "checks Keep-Alive: timeout=, an HTTP/1.1 field; the idle timeout over HTTP/2: \
+         http2::an_idle_connection_closes",
+    ),
+    (
+        "hundred_requests_per_connection",
+        "checks Keep-Alive: max=, an HTTP/1.1 field; --max-requests over HTTP/2 (GOAWAY \
+         after N streams): http2::max_requests_ends_with_goaway",
+    ),
+    (
+        "framing_and_smuggling_are_refused",
+        "Content-Length against Transfer-Encoding and chunk syntax are HTTP/1.1's framing; \
+         HTTP/2 frames bodies itself (content-length against DATA: the §8.1.1 rows of \
+         http2::python_h2_conformance)",
+    ),
+    (
+        "malformed_request_and_bad_version",
+        "the request line's syntax and version; an HTTP/2 request is a header list \
+         (malformed lists: the §8.2–§8.3 rows of http2::python_h2_conformance, \
+         http2::stream_id_misuse_is_a_protocol_error)",
+    ),
+    (
+        "slow_drip_head_gets_408_while_others_are_served",
+        "a head dripped a byte at a time; an HTTP/2 head comes in frames (a header block \
+         left open: http2::continuation_flood_is_bounded)",
+    ),
+];
+
+/// Says how many `spec` cases run over `mode`, checks that none is named twice, and
+/// (over h2) that every case [`HTTP1_ONLY`] names is a `spec` case.
 pub fn account(mode: &str, cases: &[&str]) {
     let mut names = cases.to_vec();
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), cases.len(), "a spec case is listed twice");
-    eprintln!("{} suite cases over {mode}: all run", cases.len());
+    if mode != "h2" {
+        eprintln!("{} suite cases over {mode}: all run", cases.len());
+        return;
+    }
+    for (name, why) in HTTP1_ONLY {
+        assert!(
+            cases.contains(name),
+            "HTTP1_ONLY names {name}, not a spec case"
+        );
+        eprintln!("over h2, HTTP/1.1 only: {name}: {why}");
+    }
+    eprintln!(
+        "{} suite cases over h2: {} run, {} HTTP/1.1 only",
+        cases.len(),
+        cases.len() - HTTP1_ONLY.len(),
+        HTTP1_ONLY.len()
+    );
 }

@@ -26,17 +26,77 @@ pub struct Client {
     buf: Vec<u8>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<crate::https::TlsConn>>,
+    /// Inside [`crate::https::over_h2`]: the HTTP/2 connection under the HTTP/1.1 the
+    /// case reads and writes (see [`crate::gateway`]).
+    #[cfg(feature = "tls")]
+    h2: Option<Arc<crate::gateway::Gateway>>,
 }
 
-/// The connection's byte stream: the socket, or TLS over it.
+/// The connection's byte stream: the socket, or TLS over it; HTTP/1.1 carried over
+/// HTTP/2 when the client speaks it.
 struct Conn<'a> {
     stream: &'a TcpStream,
     #[cfg(feature = "tls")]
     tls: Option<&'a crate::https::TlsConn>,
+    #[cfg(feature = "tls")]
+    h2: Option<&'a crate::gateway::Gateway>,
+}
+
+/// The bytes on the wire, under HTTP/2 when there is a gateway.
+#[cfg(feature = "tls")]
+struct Wire<'a> {
+    stream: &'a TcpStream,
+    tls: Option<&'a crate::https::TlsConn>,
+}
+
+#[cfg(feature = "tls")]
+impl crate::gateway::Wire for Wire<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.tls {
+            Some(tls) => tls.read(self.stream, buf),
+            None => (&*self.stream).read(buf),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.tls {
+            Some(tls) => tls.write_all(self.stream, bytes),
+            None => (&*self.stream).write_all(bytes),
+        }
+    }
+
+    fn shut(&mut self) {
+        if let Some(tls) = self.tls {
+            let _ = tls.close_notify(self.stream);
+        }
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    fn check_h2(&mut self) -> std::io::Result<()> {
+        let Some(tls) = self.tls else {
+            return Ok(());
+        };
+        tls.handshake(self.stream)?;
+        match tls.alpn_protocol() {
+            Some(p) if p == b"h2" => Ok(()),
+            p => Err(std::io::Error::other(format!(
+                "the server chose ALPN {:?}, not h2",
+                p.map(|p| String::from_utf8_lossy(&p).into_owned())
+            ))),
+        }
+    }
 }
 
 impl Read for Conn<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(h2) = self.h2 {
+            let mut wire = Wire {
+                stream: self.stream,
+                tls: self.tls,
+            };
+            return h2.read(&mut wire, buf);
+        }
         #[cfg(feature = "tls")]
         if let Some(tls) = self.tls {
             return tls.read(self.stream, buf);
@@ -50,10 +110,21 @@ pub struct ClientWriter {
     stream: TcpStream,
     #[cfg(feature = "tls")]
     tls: Option<Arc<crate::https::TlsConn>>,
+    #[cfg(feature = "tls")]
+    h2: Option<Arc<crate::gateway::Gateway>>,
 }
 
 impl Write for ClientWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(h2) = &self.h2 {
+            let mut wire = Wire {
+                stream: &self.stream,
+                tls: self.tls.as_deref(),
+            };
+            h2.write(&mut wire, buf, CLIENT_TIMEOUT)?;
+            return Ok(buf.len());
+        }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             tls.write_all(&self.stream, buf)?;
@@ -77,7 +148,12 @@ impl Client {
     pub fn try_connect(port: u16) -> std::io::Result<Client> {
         #[cfg(feature = "tls")]
         if let Some(config) = crate::https::config_for_port(port) {
-            return Client::try_connect_tls(port, config, crate::https::loopback_name());
+            let mut c = Client::try_connect_tls(port, config, crate::https::loopback_name())?;
+            if crate::https::h2_port(port) {
+                crate::https::count_h2_use();
+                c.h2 = Some(Arc::new(crate::gateway::Gateway::new()));
+            }
+            return Ok(c);
         }
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         stream
@@ -110,6 +186,7 @@ impl Client {
             stream,
             buf: Vec::new(),
             tls: Some(Arc::new(tls)),
+            h2: None,
         })
     }
 
@@ -120,6 +197,8 @@ impl Client {
             buf: Vec::new(),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tls")]
+            h2: None,
         }
     }
 
@@ -129,10 +208,36 @@ impl Client {
             stream: &self.stream,
             #[cfg(feature = "tls")]
             tls: self.tls.as_deref(),
+            #[cfg(feature = "tls")]
+            h2: self.h2.as_deref(),
         }
     }
 
     /// Whether this connection speaks TLS.
+    /// Over HTTP/2: the rest of the request body in progress will not be sent (its
+    /// stream is cancelled; the next request is a new stream). Nothing over HTTP/1.1.
+    pub fn abandon_body(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Some(h2) = &self.h2 {
+            let mut wire = Wire {
+                stream: &self.stream,
+                tls: self.tls.as_deref(),
+            };
+            h2.abandon_body(&mut wire)
+                .expect("cancel the body's stream");
+        }
+    }
+
+    /// Whether this connection carries its HTTP/1.1 over HTTP/2 (inside
+    /// [`crate::https::over_h2`]).
+    pub fn is_h2(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.h2.is_some() {
+            return true;
+        }
+        false
+    }
+
     pub fn is_tls(&self) -> bool {
         #[cfg(feature = "tls")]
         if self.tls.is_some() {
@@ -148,6 +253,15 @@ impl Client {
     /// Sends, or says why not (for servers that may be gone).
     pub fn try_send(&mut self, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
         #[cfg(feature = "tls")]
+        if let Some(h2) = &self.h2 {
+            let mut wire = Wire {
+                stream: &self.stream,
+                tls: self.tls.as_deref(),
+            };
+            let limit = self.stream.write_timeout().ok().flatten();
+            return h2.write(&mut wire, bytes.as_ref(), limit.unwrap_or(CLIENT_TIMEOUT));
+        }
+        #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             return tls.write_all(&self.stream, bytes.as_ref());
         }
@@ -158,6 +272,14 @@ impl Client {
     /// `close_notify` first).
     pub fn send_and_finish(&mut self, bytes: impl AsRef<[u8]>) {
         self.send(bytes);
+        #[cfg(feature = "tls")]
+        if let Some(h2) = &self.h2 {
+            let mut wire = Wire {
+                stream: &self.stream,
+                tls: self.tls.as_deref(),
+            };
+            let _ = h2.finish(&mut wire);
+        }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let _ = tls.close_notify(&self.stream);
@@ -176,6 +298,8 @@ impl Client {
             stream: self.stream.try_clone().expect("clone the socket"),
             #[cfg(feature = "tls")]
             tls: self.tls.clone(),
+            #[cfg(feature = "tls")]
+            h2: self.h2.clone(),
         }
     }
 
@@ -235,6 +359,8 @@ impl Client {
             stream: &self.stream,
             #[cfg(feature = "tls")]
             tls: self.tls.as_deref(),
+            #[cfg(feature = "tls")]
+            h2: self.h2.as_deref(),
         };
         Response::read_from(&mut conn, &mut self.buf, head)
     }

@@ -243,6 +243,10 @@ pub fn what_is_never_compressed(bin: &str) {
         assert!(r.header("content-encoding").is_none(), "{path}");
         assert!(r.header("content-disposition").is_some(), "{path}");
     }
+    if s.is_h2() {
+        // What follows is about HTTP/1.0, which HTTP/2 is not.
+        return;
+    }
     // HTTP/1.0 cannot take a stream of unknown length: a large file goes as it is.
     let r = s.raw("GET /big.json HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n");
     r.expect_status(200);

@@ -360,7 +360,41 @@ impl ServerCertVerifier for Pinned {
 
 thread_local! {
     static SUITE_OVER_TLS: Cell<bool> = const { Cell::new(false) };
+    static SUITE_OVER_H2: Cell<bool> = const { Cell::new(false) };
     static TLS_STARTED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Runs `f` as [`over_tls`] does, and with every client to those servers (the harness's
+/// [`Client`](crate::Client) and curl) offering only ALPN `h2`: how
+/// [`run_over_h2`](crate::cases::run_over_h2) runs a `spec` case over HTTP/2, the
+/// harness's client carrying its HTTP/1.1 through [`crate::gateway`].
+pub fn over_h2<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SUITE_OVER_H2.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(SUITE_OVER_H2.with(|c| c.replace(true)));
+    over_tls(f)
+}
+
+/// Whether TLS servers started on this thread are spoken to over HTTP/2 (inside
+/// [`over_h2`]).
+pub fn h2_by_default() -> bool {
+    SUITE_OVER_H2.with(Cell::get)
+}
+
+/// How many times this process's clients spoke HTTP/2 to a server started inside
+/// [`over_h2`] (client connections and curl commands).
+pub fn h2_uses() -> usize {
+    H2_USES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static H2_USES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+pub(crate) fn count_h2_use() {
+    H2_USES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Runs `f` with TLS as the default of every server it starts (through
@@ -395,31 +429,44 @@ pub(crate) fn count_tls_start() {
 }
 
 /// The client configuration for each port a TLS server of this process listens on.
-static TLS_PORTS: Mutex<Vec<(u16, Arc<ClientConfig>)>> = Mutex::new(Vec::new());
+static TLS_PORTS: Mutex<Vec<(u16, Arc<ClientConfig>, bool)>> = Mutex::new(Vec::new());
 
-fn tls_ports() -> MutexGuard<'static, Vec<(u16, Arc<ClientConfig>)>> {
+fn tls_ports() -> MutexGuard<'static, Vec<(u16, Arc<ClientConfig>, bool)>> {
     TLS_PORTS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Records that a TLS server listens on `port` (until [`forget_port`]).
-pub(crate) fn register_port(port: u16, config: Arc<ClientConfig>) {
+/// With `h2`, clients to it offer ALPN `h2` only and speak HTTP/2 (see [`over_h2`]).
+pub(crate) fn register_port(port: u16, config: Arc<ClientConfig>, h2: bool) {
+    let config = if h2 {
+        let mut c = (*config).clone();
+        c.alpn_protocols = vec![b"h2".to_vec()];
+        Arc::new(c)
+    } else {
+        config
+    };
     let mut ports = tls_ports();
-    ports.retain(|(p, _)| *p != port);
-    ports.push((port, config));
+    ports.retain(|(p, _, _)| *p != port);
+    ports.push((port, config, h2));
 }
 
 /// The server on `port` is gone (called before it is killed, so the port cannot be
 /// taken by another server while still recorded).
 pub(crate) fn forget_port(port: u16) {
-    tls_ports().retain(|(p, _)| *p != port);
+    tls_ports().retain(|(p, _, _)| *p != port);
 }
 
 /// The client configuration for a TLS server of this process on `port`, if it is one.
 pub fn config_for_port(port: u16) -> Option<Arc<ClientConfig>> {
     tls_ports()
         .iter()
-        .find(|(p, _)| *p == port)
-        .map(|(_, c)| Arc::clone(c))
+        .find(|(p, _, _)| *p == port)
+        .map(|(_, c, _)| Arc::clone(c))
+}
+
+/// Whether clients to the TLS server on `port` speak HTTP/2 (see [`over_h2`]).
+pub fn h2_port(port: u16) -> bool {
+    tls_ports().iter().any(|(p, _, h2)| *p == port && *h2)
 }
 
 /// The name a client checks the certificate against: 127.0.0.1 (an IP address, so no

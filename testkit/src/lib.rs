@@ -72,7 +72,9 @@
 //!   without one).
 //!
 //! The `spec` cases of every group (see [`cases`]) are also run over HTTPS, with the
-//! `tls` feature: `testkit::tests!(over_tls, …)`, the runtimes' `tests/over_tls.rs`.
+//! `tls` feature: `testkit::tests!(over_tls, …)`, the runtimes' `tests/over_tls.rs`; and
+//! over HTTP/2 (TLS with ALPN `h2`, the harness's client carrying each case's HTTP/1.1
+//! as streams through [`gateway`]): `testkit::tests!(over_h2, …)`, `tests/over_h2.rs`.
 //!
 //! Everything runs on 127.0.0.1 against servers the test starts itself (stopped by PID
 //! when dropped), and every wait and loop is bounded in time and count. Unix only: on
@@ -86,6 +88,8 @@ mod server;
 mod util;
 
 pub mod cases;
+#[cfg(feature = "tls")]
+pub mod gateway;
 #[cfg(feature = "tls")]
 pub mod https;
 

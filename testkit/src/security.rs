@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{created_location, file, get, method, proc_kib, served_within};
+use crate::util::{closes_after, created_location, file, get, method, proc_kib, served_within};
 use crate::{Response, Server, SECRET};
 
 /// The cases of this group, for [`tests!`](crate::tests): `spec` run over HTTP and over
@@ -202,6 +202,10 @@ pub fn host_header_rules(bin: &str) {
         ),
     ];
     for (req, want) in cases {
+        if s.is_h2() && req.contains(" HTTP/1.0\r\n") {
+            // HTTP/1.0 needs no Host; HTTP/2 has no such version.
+            continue;
+        }
         let r = s.raw(&req);
         assert_eq!(r.status, want, "{req:?}: {r:?}");
     }
@@ -330,8 +334,7 @@ pub fn limits_431_414_413_and_long_method(bin: &str) {
         let mut c = s.connect();
         let r = c.request(&req);
         assert_eq!(r.status, want, "{}: {r:?}", &req[..40]);
-        assert!(r.closes());
-        assert!(c.closed_within(Duration::from_secs(3)));
+        closes_after(&mut c, &r, &s);
     }
     // Just under the limits is fine.
     let ok_headers: String = (0..60).map(|i| format!("X-Pad-{i}: {pad}\r\n")).collect();
@@ -344,8 +347,7 @@ pub fn limits_431_414_413_and_long_method(bin: &str) {
     ));
     let r = c.read_response();
     r.expect_status(413);
-    assert!(r.closes());
-    assert!(c.closed_within(Duration::from_secs(3)));
+    closes_after(&mut c, &r, &s);
     // A chunked body over the limit too.
     let chunk = format!("[{}]", "1,".repeat(600) + "1");
     let mut c = s.connect();

@@ -67,6 +67,8 @@ struct ServerTls {
     fingerprint: Option<String>,
     /// Where the harness's certificate files live (removed with the server).
     dir: tempfile::TempDir,
+    /// Clients speak HTTP/2 to it (started inside [`crate::https::over_h2`]).
+    h2: bool,
 }
 
 /// How to start a server: [`Server::builder`], then [`ServerBuilder::start`].
@@ -239,6 +241,9 @@ impl ServerBuilder {
 
     /// Starts the server and waits (at most 20 s) for its start line.
     pub fn start(mut self) -> Server {
+        // Inside over_h2, a server whose case left TLS to the suite is spoken to over h2.
+        #[cfg(feature = "tls")]
+        let h2 = matches!(self.tls, TlsChoice::Default) && crate::https::h2_by_default();
         #[cfg(feature = "tls")]
         let tls_dir = self.tls_args();
         let fx = self.fixture.unwrap_or_default();
@@ -435,12 +440,13 @@ impl ServerBuilder {
                     (crate::https::test_ca().client_config(), Some(ca))
                 }
             };
-            crate::https::register_port(port, Arc::clone(&config));
+            crate::https::register_port(port, Arc::clone(&config), h2);
             ServerTls {
                 config,
                 ca_file,
                 fingerprint,
                 dir,
+                h2,
             }
         });
         Server {
@@ -552,6 +558,15 @@ impl Server {
         }
     }
 
+    /// Whether the harness's clients speak HTTP/2 to it (see [`crate::https::over_h2`]).
+    pub fn is_h2(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.h2;
+        }
+        false
+    }
+
     /// Whether the server speaks TLS.
     pub fn is_tls(&self) -> bool {
         #[cfg(feature = "tls")]
@@ -580,7 +595,12 @@ impl Server {
                     file
                 }
             };
-            return vec!["--cacert".to_string(), file.to_string_lossy().into_owned()];
+            let mut args = vec!["--cacert".to_string(), file.to_string_lossy().into_owned()];
+            if tls.h2 {
+                crate::https::count_h2_use();
+                args.push("--http2".to_string());
+            }
+            return args;
         }
         Vec::new()
     }
@@ -605,6 +625,10 @@ impl Server {
     pub fn connect(&self) -> Client {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
+            if tls.h2 {
+                // The registered configuration (ALPN h2), and the gateway.
+                return Client::connect(self.port);
+            }
             return Client::try_connect_tls(
                 self.port,
                 Arc::clone(&tls.config),

@@ -203,6 +203,21 @@ pub fn expect_error_page(r: &Response, status: u16) {
     );
 }
 
+/// After an answer that ends its request early (a limit, a refusal before the body):
+/// over HTTP/1.1 it says `Connection: close` and the connection closes; over HTTP/2 the
+/// stream alone ends, and the connection serves the next request.
+#[track_caller]
+pub fn closes_after(c: &mut Client, r: &Response, s: &Server) {
+    if c.is_h2() {
+        // A body the answer refused is not sent (HTTP/1.1 would close instead).
+        c.abandon_body();
+        c.request(&get(s, "/")).expect_status(200);
+        return;
+    }
+    assert!(r.closes(), "{r:?}");
+    assert!(c.closed_within(Duration::from_secs(3)));
+}
+
 /// Checks a `201 Created` of an upload; its `Location`.
 pub fn created_location(r: &Response) -> String {
     r.expect_status(201)

@@ -50,6 +50,7 @@ macro_rules! __http2_list {
                 http2_off_speaks_http1_only,
                 drain_sends_goaway_and_finishes_streams,
                 an_idle_connection_closes,
+                max_requests_ends_with_goaway,
                 access_log_metrics_and_zip_per_stream,
                 rapid_reset_is_enhance_your_calm,
                 continuation_flood_is_bounded,
@@ -553,4 +554,30 @@ pub fn an_idle_connection_closes(bin: &str) {
         .expect("GOAWAY when idle");
     assert_eq!(goaway.error_code(), Some(frames::NO_ERROR));
     assert!(c.wait_closed(Duration::from_secs(10)), "closed");
+}
+
+/// `--max-requests N` holds per HTTP/2 connection: after its Nth stream the server
+/// sends GOAWAY naming that stream the last, answers every stream to its end, then
+/// closes.
+pub fn max_requests_ends_with_goaway(bin: &str) {
+    let s = Server::start_in(bin, fixture(), &["--max-requests", "2"]);
+    let mut c = frames::Conn::open(s.port, &[]);
+    let block = frames::get_block(&s.host(), "/digits.txt");
+    for id in [1, 3] {
+        c.headers(id, &block, frames::END_HEADERS | frames::END_STREAM);
+    }
+    let goaway = c
+        .wait_for(Duration::from_secs(10), |f| f.kind == frames::GOAWAY)
+        .expect("GOAWAY after the second stream");
+    assert_eq!(goaway.error_code(), Some(frames::NO_ERROR));
+    assert_eq!(goaway.last_stream(), Some(3));
+    let until = Instant::now() + Duration::from_secs(10);
+    while !(c.data(1).1 && c.data(3).1) && Instant::now() < until && !c.closed {
+        let _ = c.wait_for(Duration::from_millis(200), |f| f.kind == frames::DATA);
+    }
+    assert!(
+        c.data(1).1 && c.data(3).1,
+        "both streams answered to the end"
+    );
+    assert!(c.wait_closed(Duration::from_secs(10)), "closed after them");
 }
