@@ -275,7 +275,12 @@ pub fn metrics_count_known_traffic_exactly(bin: &str) {
         (1, 2),
         "an old file: one miss, two hits"
     );
-    // Over HTTPS: plain HTTP to the port, and a ClientHello rustls refuses.
+    // Over HTTPS: plain HTTP to the port, and a ClientHello rustls refuses. (Once the
+    // connections above are gone: with --max-connections 2, one still closing would make
+    // these two meet a 503 instead of the handshake.)
+    scrape_until(m, "the connections above closed", |t| {
+        value(t, "rfs_connections_open") == Some(0.0)
+    });
     let mut failed_handshakes: u32 = 0;
     if s.is_tls() {
         for bytes in [
