@@ -564,7 +564,11 @@ impl State {
         let Some(status) = status else {
             return self.fail(format!("no :status first on stream {stream}"));
         };
-        let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status)).into_bytes();
+        let mut head = format!(
+            "HTTP/1.1 {status} {}\r\n",
+            protocol::response::reason_phrase(status)
+        )
+        .into_bytes();
         for (n, v) in &lines {
             head.extend_from_slice(n.as_bytes());
             head.extend_from_slice(b": ");
@@ -633,38 +637,4 @@ fn unpad(flags: u8, payload: &[u8]) -> Option<&[u8]> {
     }
     let pad = *payload.first()? as usize;
     payload.get(1..payload.len().checked_sub(pad)?)
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        200 => "OK",
-        201 => "Created",
-        204 => "No Content",
-        206 => "Partial Content",
-        301 => "Moved Permanently",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        411 => "Length Required",
-        412 => "Precondition Failed",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        416 => "Range Not Satisfiable",
-        417 => "Expectation Failed",
-        421 => "Misdirected Request",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Status",
-    }
 }
