@@ -374,6 +374,7 @@ impl Client {
             match self.conn().read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !got.is_empty() => {
                     break
                 }

@@ -191,6 +191,8 @@ impl Response {
             let mut chunk = [0u8; 65536];
             let n = match stream.read(&mut chunk) {
                 Ok(n) => n,
+                // A signal to the test process (seen in CI): read again.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
                 Err(e) => return Err(format!("read failed: {e}")),
             };

@@ -224,6 +224,7 @@ impl Gateway {
     fn fetch(&self, wire: &mut dyn Wire) -> io::Result<()> {
         let mut chunk = vec![0u8; 64 * 1024];
         let n = match wire.read(&mut chunk) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => 0,
             r => r?,
         };
