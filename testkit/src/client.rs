@@ -384,6 +384,16 @@ impl Client {
         Ok(got)
     }
 
+    /// Reads at most one byte, again after a signal interrupted the read.
+    fn read_byte(&self, byte: &mut [u8; 1]) -> std::io::Result<usize> {
+        loop {
+            match self.conn().read(byte) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+
     /// Whether the server closes the connection within `timeout` (no more bytes, then
     /// end of stream or a reset). Bytes that arrive instead make it false.
     pub fn closed_within(&mut self, timeout: Duration) -> bool {
@@ -394,7 +404,7 @@ impl Client {
             .set_read_timeout(Some(timeout))
             .expect("read timeout");
         let mut byte = [0u8; 1];
-        let closed = match self.conn().read(&mut byte) {
+        let closed = match self.read_byte(&mut byte) {
             Ok(0) => true,
             Ok(_) => false,
             Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
@@ -412,7 +422,7 @@ impl Client {
             .set_read_timeout(Some(wait))
             .expect("read timeout");
         let mut byte = [0u8; 1];
-        let open = match self.conn().read(&mut byte) {
+        let open = match self.read_byte(&mut byte) {
             Ok(_) => false,
             Err(e) => matches!(
                 e.kind(),
