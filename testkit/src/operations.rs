@@ -729,13 +729,18 @@ pub fn a_stalled_access_log_reader_never_stops_serving(bin: &str) {
             "127.0.0.1:0",
             "--max-requests",
             "1000000",
+            // One thread logs: its batch's bound is the most one thread may hold
+            // (1 MiB of lines).
+            "--threads",
+            "1",
         ])
         .rust_log("warn,host::ops=info")
         .stdout_unread()
         .start();
     let m = metrics_addr(&s);
-    // More than the queue (8,192), the writer's buffer and the pipe hold together.
-    let (batches, batch) = (60, 250);
+    // More than a thread's batch (1 MiB: 11,000 of these lines of some 95 bytes), the
+    // writer's buffer and the pipe hold together.
+    let (batches, batch) = (100, 250);
     let total = batches * batch;
     let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(10)))

@@ -2,13 +2,18 @@
 //! "Operations"): one line per answered request, written by one thread, never in the
 //! way of serving (the Logs rule).
 //!
-//! A session hands each request's record ([`protocol::RequestRecord`], with the peer's
-//! address, TLS and the wall time) to a bounded queue ([`QUEUE`] entries) without
-//! waiting; the writer thread formats the entries and writes them in batches (a
-//! buffered writer flushed whenever the queue is empty). When the queue is full the
-//! entry is dropped and counted (`rfs_log_lines_dropped_total{log="access"}`), as is a
-//! line the sink refused: a disk that is full or a pipe nobody reads stops the writer
-//! thread, never a request.
+//! A session formats each request's line ([`protocol::RequestRecord`], with the peer's
+//! address, TLS and the wall time) on its own thread, into that thread's batch: a buffer
+//! behind a lock only the writer thread ever contends for, once per batch. No entry
+//! crosses threads, and no queue's cache line is shared per request (as no metric is).
+//! The writer thread takes every batch each [`BATCH_PAUSE`] while there are lines,
+//! puts them in the order their requests ended (a sort of what it took: lines of one
+//! connection, whose requests follow each other, keep their order whichever thread
+//! served them), writes them and flushes. Idle, it sleeps until a thread's batch gets
+//! its first line. A thread whose batch holds its share of [`TOTAL_CAP`] (the writer is behind:
+//! a disk that is full or slow, a pipe nobody reads) drops its new lines and counts
+//! them (`rfs_log_lines_dropped_total{log="access"}`), as are lines the sink refused:
+//! a slow sink stops the writer thread, never a request.
 //!
 //! SIGUSR1 reopens the file (log rotation: `mv access.log access.log.1; kill -USR1`):
 //! lines after the signal go to a new file at PATH; the old file is flushed first, so it
@@ -35,18 +40,31 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use log::{error, info};
 use protocol::RequestRecord;
 
-/// Entries waiting for the writer before new ones are dropped.
-pub const QUEUE: usize = 8192;
-/// After writing a batch, how long the writer lets the next one gather. At 100,000
-/// requests a second, 10 ms is 1,000 entries: well within [`QUEUE`].
+mod format;
+use format::format_line;
+#[cfg(test)]
+use format::{clf_time, escape, number, padded, remote, rfc3339};
+
+/// The bytes of lines all threads' batches hold at most before they drop new ones,
+/// shared out among the threads that log ([`CAP`]): each thread's own bound is checked
+/// against its own batch alone (no count shared per request).
+const TOTAL_CAP: usize = 16 << 20;
+/// A thread's bound, whatever the thread count: at least 64 KiB (some 700 lines), at
+/// most 1 MiB (some 10,000 lines: 100 ms of one thread's busiest; the writer takes the
+/// batches every [`BATCH_PAUSE`], so only a sink that stalls fills one).
+const THREAD_CAP: (usize, usize) = (64 << 10, 1 << 20);
+/// This thread count's bound on one batch (set by the writer as threads come and go).
+static CAP: AtomicUsize = AtomicUsize::new(THREAD_CAP.1);
+/// After writing what it took, how long the writer lets the next batches gather. At
+/// 100,000 requests a second, 10 ms is about 150 KiB of lines.
 const BATCH_PAUSE: Duration = Duration::from_millis(10);
 
 /// The line format of `--log-format`.
@@ -61,7 +79,7 @@ pub enum Format {
     Json,
 }
 
-/// One request, as the writer formats it.
+/// One request, as its line is formatted.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub record: RequestRecord,
@@ -75,48 +93,117 @@ pub(crate) struct Entry {
     pub bytes: u64,
 }
 
+/// What wakes the writer besides its pause.
 enum Msg {
-    Entry(Entry),
-    /// SIGUSR1 came (the flag says so too: a full queue may not take this). Unix only.
+    /// A batch got its first line while the writer slept.
+    Lines,
+    /// SIGUSR1 came (the flag says so too: a full channel may not take this). Unix only.
     #[cfg_attr(not(unix), allow(dead_code))]
     Reopen,
-    /// Write what is queued, then say so.
+    /// Write what the batches hold, then say so.
     Flush(SyncSender<()>),
 }
 
-/// The writer's end, once `--access-log` is set up.
-static QUEUED: OnceLock<SyncSender<Msg>> = OnceLock::new();
-/// Entries dropped (a full queue, a sink that refused them).
+/// The log, once `--access-log` is set up: its format and the writer's channel.
+struct Log {
+    format: Format,
+    wake: SyncSender<Msg>,
+}
+
+static LOG: OnceLock<Log> = OnceLock::new();
+/// Lines dropped (a full batch, a sink that refused them).
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// SIGUSR1 came and the file is not yet reopened.
 static REOPEN: AtomicBool = AtomicBool::new(false);
+/// The writer sleeps until told (a batch's first line wakes it).
+static IDLE: AtomicBool = AtomicBool::new(false);
 
-/// Entries dropped so far.
+/// Lines formatted on one thread, not yet taken by the writer: the bytes, and where
+/// each line ends with the key it is ordered by.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<(u64, usize)>,
+}
+
+type Shard = Arc<Mutex<Batch>>;
+
+/// Every thread's batch (and [`ENDED`]'s); a thread's stays until the writer has taken
+/// its last lines.
+static SHARDS: Mutex<Vec<Shard>> = Mutex::new(Vec::new());
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+thread_local! {
+    static LOCAL: Shard = {
+        let shard = Shard::default();
+        lock(&SHARDS).push(Arc::clone(&shard));
+        shard
+    };
+}
+
+/// The batch of lines from threads that are ending (their own is gone).
+static ENDED: OnceLock<Shard> = OnceLock::new();
+
+fn ended() -> Shard {
+    let shard = ENDED.get_or_init(|| {
+        let shard = Shard::default();
+        lock(&SHARDS).push(Arc::clone(&shard));
+        shard
+    });
+    Arc::clone(shard)
+}
+
+/// Lines dropped so far.
 pub(crate) fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
-/// Hands an entry to the writer, or drops and counts it (never waits).
-pub(crate) fn send(entry: Entry) {
-    let Some(tx) = QUEUED.get() else { return };
-    match tx.try_send(Msg::Entry(entry)) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+/// Formats the line of `entry` into this thread's batch, or drops and counts it (never
+/// waits but for the writer taking the batch). `key`: when the request ended
+/// (nanoseconds of the wall clock), the order lines are written in.
+pub(crate) fn send(entry: &Entry, key: u64) {
+    send_within(entry, key, CAP.load(Ordering::Relaxed));
+}
+
+/// [`send`], with a batch's bound.
+fn send_within(entry: &Entry, key: u64, cap: usize) {
+    let Some(log) = LOG.get() else { return };
+    let add = |shard: &Shard| {
+        let mut batch = lock(shard);
+        if batch.bytes.len() >= cap {
             DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
         }
+        let first = batch.ends.is_empty();
+        format_line(&mut batch.bytes, entry, log.format);
+        let end = batch.bytes.len();
+        batch.ends.push((key, end));
+        drop(batch);
+        // The writer was idle: this batch's first line wakes it (read first: no write
+        // to the shared flag while it is busy).
+        if first && IDLE.load(Ordering::Acquire) && IDLE.swap(false, Ordering::AcqRel) {
+            let _ = log.wake.try_send(Msg::Lines);
+        }
+    };
+    if LOCAL.try_with(add).is_err() {
+        add(&ended());
     }
 }
 
-/// Waits (at most `limit`) until what is queued is written: before the process exits.
+/// Waits (at most `limit`) until what the batches hold is written: before the process
+/// exits.
 pub(crate) fn flush(limit: Duration) {
-    let Some(tx) = QUEUED.get() else { return };
+    let Some(log) = LOG.get() else { return };
     let until = Instant::now() + limit;
     let (done_tx, done) = mpsc::sync_channel(1);
     let mut msg = Msg::Flush(done_tx);
     loop {
-        match tx.try_send(msg) {
+        match log.wake.try_send(msg) {
             Ok(()) => break,
-            Err(TrySendError::Full(back)) if Instant::now() < until => {
+            Err(mpsc::TrySendError::Full(back)) if Instant::now() < until => {
                 msg = back;
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -157,13 +244,13 @@ pub(crate) fn start(target: &Path, format: Format) -> Result<(), String> {
             open(&path).map_err(|e| format!("cannot open --access-log {}: {e}", path.display()))?;
         Sink::File(path, w)
     };
-    let (tx, rx) = mpsc::sync_channel(QUEUE);
-    if QUEUED.set(tx).is_err() {
+    let (wake, rx) = mpsc::sync_channel(64);
+    if LOG.set(Log { format, wake }).is_err() {
         return Err("the access log is already set up".into());
     }
     std::thread::Builder::new()
         .name("access-log".into())
-        .spawn(move || write_out(&rx, sink, format))
+        .spawn(move || write_out(&rx, sink))
         .map_err(|e| format!("cannot start the access log's writer: {e}"))?;
     #[cfg(unix)]
     {
@@ -174,8 +261,8 @@ pub(crate) fn start(target: &Path, format: Format) -> Result<(), String> {
             .spawn(move || {
                 for _ in signals.forever() {
                     REOPEN.store(true, Ordering::Release);
-                    if let Some(tx) = QUEUED.get() {
-                        let _ = tx.try_send(Msg::Reopen);
+                    if let Some(log) = LOG.get() {
+                        let _ = log.wake.try_send(Msg::Reopen);
                     }
                 }
             })
@@ -184,61 +271,96 @@ pub(crate) fn start(target: &Path, format: Format) -> Result<(), String> {
     Ok(())
 }
 
-/// The writer thread: formats and writes entries in batches, reopens on SIGUSR1.
-fn write_out(rx: &Receiver<Msg>, mut sink: Sink, format: Format) {
+/// Takes what every batch holds: the lines, in the order their requests ended.
+/// `spares`: emptied batches, swapped in for the taken ones (no allocation per turn).
+fn take(spares: &mut Vec<Batch>) -> Vec<Batch> {
+    let shards: Vec<Shard> = {
+        let mut list = lock(&SHARDS);
+        let all = list.clone();
+        // Held by the list and `all` alone: its thread has ended (a live thread's
+        // shard is held by the thread too, [`ENDED`]'s by its static). Its last lines
+        // are taken now, and it leaves the list.
+        list.retain(|s| Arc::strong_count(s) > 2);
+        let share = TOTAL_CAP / list.len().max(1);
+        CAP.store(share.clamp(THREAD_CAP.0, THREAD_CAP.1), Ordering::Relaxed);
+        all
+    };
+    let mut taken = Vec::new();
+    for shard in &shards {
+        let mut batch = lock(shard);
+        if !batch.ends.is_empty() {
+            let spare = spares.pop().unwrap_or_default();
+            taken.push(std::mem::replace(&mut *batch, spare));
+        }
+    }
+    taken
+}
+
+/// The writer thread: writes the batches' lines in order, reopens on SIGUSR1.
+fn write_out(rx: &Receiver<Msg>, mut sink: Sink) {
     if matches!(sink, Sink::Stdout(_)) {
         super::wait_announced();
     }
-    let mut line = Vec::with_capacity(512);
-    let mut unflushed = 0u64;
-    let mut acks: Vec<SyncSender<()>> = Vec::new();
+    let mut spares: Vec<Batch> = Vec::new();
+    let mut order: Vec<(u64, usize, usize, usize)> = Vec::new();
+    let mut idle = false;
     loop {
-        // Block for the next message only when everything is written.
-        let msg = if unflushed == 0 && acks.is_empty() {
-            match rx.recv() {
-                Ok(m) => Some(m),
-                Err(_) => return,
-            }
+        let mut acks = Vec::new();
+        let msg = if idle {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
         } else {
-            match rx.recv_timeout(Duration::ZERO) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
+            rx.recv_timeout(BATCH_PAUSE)
         };
         match msg {
-            Some(Msg::Entry(e)) => {
-                line.clear();
-                format_line(&mut line, &e, format);
-                if sink.writer().write_all(&line).is_err() {
-                    DROPPED.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    unflushed += 1;
-                }
+            Ok(Msg::Flush(ack)) => acks.push(ack),
+            Ok(Msg::Lines | Msg::Reopen) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let mut taken = take(&mut spares);
+        if taken.is_empty() && !idle {
+            // Nothing came: sleep until a batch's first line says so (and take once
+            // more, for a line added just before the flag was up).
+            IDLE.store(true, Ordering::SeqCst);
+            taken = take(&mut spares);
+            idle = taken.is_empty();
+            if !idle {
+                IDLE.store(false, Ordering::SeqCst);
             }
-            Some(Msg::Reopen) => {}
-            Some(Msg::Flush(ack)) => acks.push(ack),
-            None => {
-                // The queue is empty: the batch goes out.
-                let wrote = unflushed > 0;
-                if sink.writer().flush().is_err() {
-                    DROPPED.fetch_add(unflushed, Ordering::Relaxed);
-                }
-                unflushed = 0;
-                for ack in acks.drain(..) {
-                    let _ = ack.try_send(());
-                }
-                // Under load, let the next batch gather: a writer blocked in `recv` is
-                // woken by every entry (a futex wake-up and a context switch per
-                // request, measured at 10-25 % of the requests a second on 2 cores); one
-                // that sleeps is woken by none.
-                if wrote {
-                    std::thread::sleep(BATCH_PAUSE);
-                }
+        } else if !taken.is_empty() {
+            idle = false;
+        }
+        // Each line: its key, batch, start and end; sorted by key (stable: one thread's
+        // lines keep their order).
+        order.clear();
+        for (b, batch) in taken.iter().enumerate() {
+            let mut at = 0;
+            for &(key, end) in &batch.ends {
+                order.push((key, b, at, end));
+                at = end;
             }
         }
+        order.sort_by_key(|&(key, ..)| key);
+        let mut refused = 0;
+        for &(_, b, from, to) in &order {
+            if sink.writer().write_all(&taken[b].bytes[from..to]).is_err() {
+                refused += 1;
+            }
+        }
+        if !order.is_empty() && sink.writer().flush().is_err() {
+            refused = order.len() as u64;
+        }
+        DROPPED.fetch_add(refused, Ordering::Relaxed);
+        for mut batch in taken {
+            batch.bytes.clear();
+            batch.ends.clear();
+            spares.push(batch);
+        }
+        spares.truncate(64);
         if REOPEN.swap(false, Ordering::AcqRel) {
             reopen(&mut sink);
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.try_send(());
         }
     }
 }
@@ -260,223 +382,6 @@ fn reopen(sink: &mut Sink) {
             path.display()
         ),
     }
-}
-
-/// One line of `format`, with its line end.
-pub(crate) fn format_line(out: &mut Vec<u8>, e: &Entry, format: Format) {
-    match format {
-        Format::Common => clf(out, e, false),
-        Format::Combined => clf(out, e, true),
-        Format::Json => json(out, e),
-    }
-    out.push(b'\n');
-}
-
-/// A client's address as the log shows it: the IP address, or `unix:` for a client of
-/// a Unix-domain socket (nginx's `$remote_addr` there).
-fn remote(out: &mut Vec<u8>, ip: Option<IpAddr>) {
-    match ip {
-        Some(IpAddr::V4(v4)) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                number(out, u64::from(octet));
-            }
-        }
-        Some(ip) => {
-            let _ = write!(out, "{ip}");
-        }
-        None => out.extend_from_slice(b"unix:"),
-    }
-}
-
-/// `n` in decimal. The writer formats a line per request: numbers, dates and addresses
-/// are written by hand rather than through `core::fmt` (a profile put that at about
-/// half of the writer thread's time).
-fn number(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-}
-
-/// `n` in decimal, at least `width` digits (zeros in front).
-fn padded(out: &mut Vec<u8>, n: u64, width: usize) {
-    let mut len = 1;
-    let mut rest = n;
-    while rest >= 10 {
-        rest /= 10;
-        len += 1;
-    }
-    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(len)));
-    number(out, n);
-}
-
-/// The Common (and, `combined`, the Combined) Log Format.
-fn clf(out: &mut Vec<u8>, e: &Entry, combined: bool) {
-    let r = &e.record;
-    remote(out, e.ip);
-    out.extend_from_slice(b" - ");
-    match r.user.as_deref() {
-        Some(user) if !user.is_empty() => escape(out, user, true),
-        _ => out.push(b'-'),
-    }
-    out.extend_from_slice(b" [");
-    clf_time(out, e.unix_ms / 1000);
-    out.extend_from_slice(b"] \"");
-    if r.parsed() {
-        escape(out, &r.method, false);
-        out.push(b' ');
-        escape(out, &r.target, false);
-        out.push(b' ');
-        out.extend_from_slice(r.version.as_str().as_bytes());
-    } else {
-        out.push(b'-');
-    }
-    out.extend_from_slice(b"\" ");
-    number(out, u64::from(r.status));
-    out.push(b' ');
-    number(out, e.bytes);
-    if combined {
-        for field in [&r.referer, &r.user_agent] {
-            out.extend_from_slice(b" \"");
-            match field.as_deref() {
-                Some(v) if !v.is_empty() => escape(out, v, false),
-                _ => out.push(b'-'),
-            }
-            out.push(b'"');
-        }
-    }
-}
-
-/// Client text in a log field: printable ASCII kept, `"`, `\` (and in an unquoted
-/// field, a space), control and non-ASCII bytes as `\xHH` (as nginx writes them).
-fn escape(out: &mut Vec<u8>, s: &str, unquoted: bool) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let kept =
-        |b: u8| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\' || b == b' ' && !unquoted;
-    if s.bytes().all(kept) {
-        return out.extend_from_slice(s.as_bytes());
-    }
-    for b in s.bytes() {
-        if kept(b) {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[
-                b'\\',
-                b'x',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 15)],
-            ]);
-        }
-    }
-}
-
-/// One JSON object (a string with anything to escape goes through serde_json).
-fn json(out: &mut Vec<u8>, e: &Entry) {
-    let r = &e.record;
-    let string = |out: &mut Vec<u8>, s: Option<&str>| match s {
-        Some(s) if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') => {
-            out.push(b'"');
-            out.extend_from_slice(s.as_bytes());
-            out.push(b'"');
-        }
-        Some(s) => {
-            let _ = serde_json::to_writer(&mut *out, s);
-        }
-        None => out.extend_from_slice(b"null"),
-    };
-    out.extend_from_slice(b"{\"time\":\"");
-    rfc3339(out, e.unix_ms);
-    out.extend_from_slice(b"\",\"remote_addr\":\"");
-    remote(out, e.ip);
-    out.extend_from_slice(b"\",\"user\":");
-    string(out, r.user.as_deref());
-    out.extend_from_slice(b",\"method\":");
-    let parsed = r.parsed();
-    string(out, parsed.then_some(&*r.method));
-    out.extend_from_slice(b",\"target\":");
-    string(out, parsed.then_some(r.target.as_str()));
-    out.extend_from_slice(b",\"protocol\":");
-    string(out, parsed.then_some(r.version.as_str()));
-    out.extend_from_slice(b",\"status\":");
-    number(out, u64::from(r.status));
-    out.extend_from_slice(b",\"bytes\":");
-    number(out, e.bytes);
-    out.extend_from_slice(b",\"duration_ms\":");
-    number(out, r.duration_ms());
-    out.extend_from_slice(b",\"referer\":");
-    string(out, r.referer.as_deref());
-    out.extend_from_slice(b",\"user_agent\":");
-    string(out, r.user_agent.as_deref());
-    out.extend_from_slice(if e.tls {
-        b",\"tls\":true}"
-    } else {
-        b",\"tls\":false}"
-    });
-}
-
-/// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// `03/Dec/2026:10:00:00 +0000`.
-fn clf_time(out: &mut Vec<u8>, secs: u64) {
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    let secs = i64::try_from(secs).unwrap_or(0);
-    let (y, m, d) = civil(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400) as u64;
-    padded(out, u64::from(d), 2);
-    out.push(b'/');
-    out.extend_from_slice(MONTHS[(m as usize).saturating_sub(1) % 12]);
-    out.push(b'/');
-    padded(out, y.max(0) as u64, 4);
-    for (sep, n) in [(b':', t / 3600), (b':', t / 60 % 60), (b':', t % 60)] {
-        out.push(sep);
-        padded(out, n, 2);
-    }
-    out.extend_from_slice(b" +0000");
-}
-
-/// `2026-12-03T10:00:00.123Z`.
-fn rfc3339(out: &mut Vec<u8>, ms: u64) {
-    let secs = i64::try_from(ms / 1000).unwrap_or(0);
-    let (y, m, d) = civil(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400) as u64;
-    padded(out, y.max(0) as u64, 4);
-    out.push(b'-');
-    padded(out, u64::from(m), 2);
-    out.push(b'-');
-    padded(out, u64::from(d), 2);
-    out.push(b'T');
-    padded(out, t / 3600, 2);
-    out.push(b':');
-    padded(out, t / 60 % 60, 2);
-    out.push(b':');
-    padded(out, t % 60, 2);
-    out.push(b'.');
-    padded(out, ms % 1000, 3);
-    out.push(b'Z');
 }
 
 #[cfg(test)]

@@ -128,3 +128,54 @@ fn json_has_the_named_fields() {
     let v: serde_json::Value = serde_json::from_str(&line(&e, Format::Json)).expect("JSON");
     assert!(v["method"].is_null() && v["target"].is_null() && v["user"].is_null());
 }
+
+/// Lines formatted on several threads come out in the order their requests ended,
+/// whichever thread's batch held them; a thread that has ended leaves none behind; and
+/// a batch past its bound drops and counts (the only test in this process that starts
+/// the log: it is set up once).
+#[test]
+fn threads_batches_are_written_in_the_order_requests_ended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("access.log");
+    start(&path, Format::Common).expect("start");
+    let with_target = |n: u64| {
+        let mut e = entry();
+        e.record.user = None;
+        e.record.target = format!("/{n}");
+        e
+    };
+    // Two threads, keys interleaved: 1, 3, 5, … on one and 2, 4, 6, … on the other;
+    // each thread ends before the flush.
+    let threads: Vec<_> = [1u64, 2]
+        .into_iter()
+        .map(|first| {
+            std::thread::spawn(move || {
+                for n in (first..=40).step_by(2) {
+                    send(&with_target(n), n);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a sending thread");
+    }
+    send(&with_target(41), 41);
+    flush(Duration::from_secs(10));
+    let text = std::fs::read_to_string(&path).expect("the log");
+    let targets: Vec<&str> = text
+        .lines()
+        .map(|l| l.split(' ').nth(6).unwrap_or(""))
+        .collect();
+    let want: Vec<String> = (1..=41).map(|n| format!("/{n}")).collect();
+    assert_eq!(targets, want, "{text}");
+    // Past a batch's bound, lines are dropped and counted (a bound of 0: nothing here
+    // stops the writer to fill one).
+    let before = dropped();
+    send_within(&with_target(42), 42, 0);
+    assert_eq!(dropped(), before + 1);
+    assert_eq!(
+        CAP.load(Ordering::Relaxed),
+        THREAD_CAP.1,
+        "few threads: 1 MiB each"
+    );
+}

@@ -99,17 +99,18 @@ impl Ops {
             }
         }
         if self.access {
-            let now_ms = SystemTime::now()
+            let now_ns = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-            let unix_ms = now_ms.saturating_sub(record.duration_ms());
-            access::send(access::Entry {
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            let unix_ms = (now_ns / 1_000_000).saturating_sub(record.duration_ms());
+            let entry = access::Entry {
                 record,
                 ip,
                 tls,
                 unix_ms,
                 bytes,
-            });
+            };
+            access::send(&entry, now_ns);
         }
     }
 }
