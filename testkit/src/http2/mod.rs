@@ -23,7 +23,9 @@ pub use defences::{
     continuation_flood_is_bounded, hpack_bomb_is_431, rapid_reset_is_enhance_your_calm,
     settings_and_ping_floods_end_the_connection, stream_id_misuse_is_a_protocol_error,
 };
-pub use ops::access_log_metrics_and_zip_per_stream;
+pub use ops::{
+    a_full_server_sends_goaway_to_a_silent_h2_client, access_log_metrics_and_zip_per_stream,
+};
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,6 +53,7 @@ macro_rules! __http2_list {
                 drain_sends_goaway_and_finishes_streams,
                 an_idle_connection_closes,
                 max_requests_ends_with_goaway,
+                a_full_server_sends_goaway_to_a_silent_h2_client,
                 access_log_metrics_and_zip_per_stream,
                 rapid_reset_is_enhance_your_calm,
                 continuation_flood_is_bounded,

@@ -113,3 +113,99 @@ fn curl_len(v: &[serde_json::Value], target: &str) -> usize {
         .and_then(|x| x["bytes"].as_u64())
         .unwrap_or(0) as usize
 }
+
+/// A full server (SPEC "Capacity") and a client that chose `h2` by ALPN but sends no
+/// request: it gets the server's SETTINGS, and once the server's linger passes (2 s),
+/// GOAWAY naming no stream (nothing was processed: it may retry elsewhere), then the
+/// close. No HTTP/1.1 `503`, which such a client could not read.
+pub fn a_full_server_sends_goaway_to_a_silent_h2_client(bin: &str) {
+    #[cfg(feature = "tls")]
+    {
+        use std::io::{ErrorKind, Read, Write};
+        use std::time::{Duration, Instant};
+
+        use super::frames::{self, Frame};
+
+        let s = Server::builder(bin)
+            .fixture(fixture())
+            .tls()
+            .args(&["--threads", "1", "--queue", "1", "--max-connections", "2"])
+            .start();
+        // Both places are taken by connections that have sent nothing (as in
+        // `capacity::busy_workers_and_full_queue_give_503`).
+        let _a = s.connect();
+        std::thread::sleep(Duration::from_millis(100));
+        let _b = s.connect();
+        std::thread::sleep(Duration::from_millis(300));
+        let mut config = (*s.tls_config().expect("TLS")).clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let conn = rustls::ClientConnection::new(
+            std::sync::Arc::new(config),
+            crate::https::loopback_name(),
+        )
+        .expect("client");
+        let sock = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        let start = Instant::now();
+        let mut hello = frames::PREFACE.to_vec();
+        hello.extend(frames::settings(&[]));
+        tls.write_all(&hello).expect("the preface");
+        assert_eq!(tls.conn.alpn_protocol(), Some(&b"h2"[..]), "ALPN h2");
+        // Everything until the server closes (a bound of 10 s on each read).
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match tls.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // A close without close_notify, or a reset after the GOAWAY: closed.
+                Err(e) if e.kind() != ErrorKind::WouldBlock && e.kind() != ErrorKind::TimedOut => {
+                    break
+                }
+                Err(e) => panic!("the server neither answered nor closed: {e}"),
+            }
+        }
+        let took = start.elapsed();
+        assert!(
+            !got.starts_with(b"HTTP/1.1"),
+            "an HTTP/1.1 answer to an h2 client"
+        );
+        let mut list = Vec::new();
+        let mut at = 0;
+        while got.len() >= at + 9 {
+            let len = u32::from_be_bytes([0, got[at], got[at + 1], got[at + 2]]) as usize;
+            let Some(payload) = got.get(at + 9..at + 9 + len) else {
+                break;
+            };
+            list.push(Frame {
+                kind: got[at + 3],
+                flags: got[at + 4],
+                stream: u32::from_be_bytes([got[at + 5], got[at + 6], got[at + 7], got[at + 8]])
+                    & 0x7fff_ffff,
+                payload: payload.to_vec(),
+            });
+            at += 9 + len;
+        }
+        assert_eq!(at, got.len(), "whole frames only: {list:?}");
+        assert_eq!(
+            list.first().map(|f| f.kind),
+            Some(frames::SETTINGS),
+            "{list:?}"
+        );
+        assert!(
+            list.iter().all(|f| f.kind != frames::HEADERS),
+            "no answer without a request: {list:?}"
+        );
+        let goaway = list.last().filter(|f| f.kind == frames::GOAWAY);
+        let goaway = goaway.unwrap_or_else(|| panic!("GOAWAY last: {list:?}"));
+        assert_eq!(goaway.last_stream(), Some(0), "GOAWAY names no stream");
+        // The server waited for a request first (its linger is 2 s; a lower bound holds
+        // however loaded the machine is).
+        assert!(took >= Duration::from_secs(1), "closed after {took:?}");
+    }
+    #[cfg(not(feature = "tls"))]
+    eprintln!("{bin}: built without TLS; no ALPN to choose h2 by");
+}
