@@ -3,8 +3,9 @@
 # them (issue 27's benchmark): wrk -t1 -c32 on resources/index.html, runs alternating
 # off/on, for each binary given. Prints the median requests a second of each mode, and
 # the median server CPU per request (user + system time of the server's process over the
-# wrk run, from /proc, divided by the requests wrk counted): on a shared 2-core machine
-# the throughput of one run swings by ±15 %, the CPU a request costs much less.
+# wrk run, from /proc, divided by the requests wrk counted), and the median of the ratios
+# of each "on" run to the "off" run just before it (a pair saw the same machine): on a
+# shared 2-core machine one run's throughput swings by ±15 %.
 # Loopback only; each server is stopped by its PID.
 # usage: contrib/bench/ops-overhead.sh [RUNS] [SECS] BIN...
 set -euo pipefail
@@ -38,10 +39,19 @@ for bin in "$@"; do
     read -r r c < <(one "$bin" off); offs+=("$r"); offc+=("$c")
     read -r r c < <(one "$bin" on); ons+=("$r"); onc+=("$c")
   done
+  # Each "on" run beside the "off" run just before it: the ratio of each pair, whose
+  # two runs saw the same machine, and the median of those ratios.
+  pairs=(); cpairs=()
+  for i in "${!offs[@]}"; do
+    pairs+=("$(echo "${ons[$i]} / ${offs[$i]}" | bc -l)")
+    cpairs+=("$(echo "${offc[$i]} / ${onc[$i]}" | bc -l)")
+  done
   off=$(med "${offs[@]}"); on=$(med "${ons[@]}")
   coff=$(med "${offc[@]}"); con=$(med "${onc[@]}")
   printf '%s: off %s (%s), on %s (%s), on/off %.3f\n' "$(basename "$bin")" "$off" "${offs[*]}" "$on" "${ons[*]}" "$(echo "$on / $off" | bc -l)"
   printf '%s: CPU per request off %.2f µs, on %.2f µs, off/on %.3f (runs off: %s; on: %s)\n' "$(basename "$bin")" "$coff" "$con" "$(echo "$coff / $con" | bc -l)" \
     "$(printf '%.2f ' "${offc[@]}")" "$(printf '%.2f ' "${onc[@]}")"
+  printf '%s: paired, median of on/off req/s %.3f, of off/on CPU per request %.3f (pairs: %s)\n' "$(basename "$bin")" \
+    "$(med "${pairs[@]}")" "$(med "${cpairs[@]}")" "$(printf '%.2f ' "${pairs[@]}")"
 done
 echo "# load: $(cut -d' ' -f1-3 /proc/loadavg)"
