@@ -66,10 +66,9 @@ impl Session {
         let end = offset.saturating_add(len);
         match &file.body {
             Body::Bytes(_) => match file.bytes(offset, len) {
-                Ok(bytes) => {
-                    let bytes = bytes.to_vec();
-                    self.push_body_bytes(&bytes);
-                }
+                // Straight from the cache into the output (the `Arc` held here keeps
+                // the bytes alive; no copy of them in between).
+                Ok(bytes) => self.push_body_bytes(bytes),
                 Err(e) => self.fail(&e.to_string()),
             },
             Body::None => self.fail("SendFile for a directory"),
