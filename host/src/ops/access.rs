@@ -298,7 +298,7 @@ fn take(spares: &mut Vec<Batch>) -> Vec<Batch> {
 
 /// The writer thread: writes the batches' lines in order, reopens on SIGUSR1.
 fn write_out(rx: &Receiver<Msg>, mut sink: Sink) {
-    yield_to_serving();
+    crate::logging::yield_to_serving();
     if matches!(sink, Sink::Stdout(_)) {
         super::wait_announced();
     }
@@ -306,17 +306,16 @@ fn write_out(rx: &Receiver<Msg>, mut sink: Sink) {
     let mut order: Vec<(u64, usize, usize, usize)> = Vec::new();
     let mut idle = false;
     loop {
-        let mut acks = Vec::new();
         let msg = if idle {
             rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
         } else {
             rx.recv_timeout(BATCH_PAUSE)
         };
-        match msg {
-            Ok(Msg::Flush(ack)) => acks.push(ack),
-            Ok(Msg::Lines | Msg::Reopen) | Err(RecvTimeoutError::Timeout) => {}
+        let ack = match msg {
+            Ok(Msg::Flush(ack)) => Some(ack),
+            Ok(Msg::Lines | Msg::Reopen) | Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
-        }
+        };
         let mut taken = take(&mut spares);
         if taken.is_empty() && !idle {
             // Nothing came: sleep until a batch's first line says so (and take once
@@ -360,34 +359,8 @@ fn write_out(rx: &Receiver<Msg>, mut sink: Sink) {
         if REOPEN.swap(false, Ordering::AcqRel) {
             reopen(&mut sink);
         }
-        for ack in acks.drain(..) {
+        if let Some(ack) = ack {
             let _ = ack.try_send(());
-        }
-    }
-}
-
-/// The writer thread's niceness (Linux): it wakes each [`BATCH_PAUSE`] under load, and
-/// at the default priority its wake-up preempts a serving thread on a busy core. At 10
-/// it still gets its share (a few percent of a core, several times what writing the
-/// lines takes) whenever it competes, and any idle time; a writer that fell behind
-/// drops lines, never a request (the Logs rule).
-const WRITER_NICE: i32 = 10;
-
-/// Lowers this thread's priority to [`WRITER_NICE`] (Linux: niceness is per thread);
-/// elsewhere, nothing.
-fn yield_to_serving() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: plain system calls on this thread's own id; no memory is shared.
-        let done = unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WRITER_NICE)
-        };
-        if done != 0 {
-            log::debug!(
-                "access log: cannot lower the writer's priority: {}",
-                io::Error::last_os_error()
-            );
         }
     }
 }
