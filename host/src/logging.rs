@@ -48,39 +48,9 @@ pub fn init() {
     if installed.is_ok() {
         let spawned = std::thread::Builder::new()
             .name("log-writer".into())
-            .spawn(move || {
-                yield_to_serving();
-                copy_out(&rx, &dropped, &mut io::stderr())
-            });
+            .spawn(move || copy_out(&rx, &dropped, &mut io::stderr()));
         if let Err(e) = spawned {
             eprintln!("no log writer thread ({e}): log lines will be dropped");
-        }
-    }
-}
-
-/// The niceness of the log writers' threads (this one and the access log's; Linux).
-/// Woken by lines under load, a writer at the default priority preempts a serving
-/// thread on a busy core. At 10 it still gets a few percent of a core whenever it
-/// competes (several times what writing takes) and all idle time; one that falls
-/// behind drops lines, never a request (SPEC "Logs").
-const WRITER_NICE: i32 = 10;
-
-/// Lowers the calling thread's priority to [`WRITER_NICE`] (Linux: niceness is per
-/// thread); elsewhere, nothing.
-pub(crate) fn yield_to_serving() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: plain system calls on this thread's own id; no memory is shared.
-        let done = unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WRITER_NICE)
-        };
-        if done != 0 {
-            // Not through `log`: this may be the log's own writer.
-            eprintln!(
-                "cannot lower a log writer's priority: {}",
-                io::Error::last_os_error()
-            );
         }
     }
 }

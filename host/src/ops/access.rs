@@ -298,7 +298,7 @@ fn take(spares: &mut Vec<Batch>) -> Vec<Batch> {
 
 /// The writer thread: writes the batches' lines in order, reopens on SIGUSR1.
 fn write_out(rx: &Receiver<Msg>, mut sink: Sink) {
-    crate::logging::yield_to_serving();
+    yield_to_serving();
     if matches!(sink, Sink::Stdout(_)) {
         super::wait_announced();
     }
@@ -361,6 +361,32 @@ fn write_out(rx: &Receiver<Msg>, mut sink: Sink) {
         }
         if let Some(ack) = ack {
             let _ = ack.try_send(());
+        }
+    }
+}
+
+/// The writer thread's niceness (Linux): it wakes each [`BATCH_PAUSE`] under load, and
+/// at the default priority its wake-up preempts a serving thread on a busy core. At 10
+/// it still gets its share (a few percent of a core, several times what writing the
+/// lines takes) whenever it competes, and any idle time; a writer that fell behind
+/// drops lines, never a request (the Logs rule).
+const WRITER_NICE: i32 = 10;
+
+/// Lowers this thread's priority to [`WRITER_NICE`] (Linux: niceness is per thread);
+/// elsewhere, nothing.
+fn yield_to_serving() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on this thread's own id; no memory is shared.
+        let done = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WRITER_NICE)
+        };
+        if done != 0 {
+            log::debug!(
+                "access log: cannot lower the writer's priority: {}",
+                io::Error::last_os_error()
+            );
         }
     }
 }
