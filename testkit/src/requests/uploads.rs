@@ -353,6 +353,12 @@ pub fn unwritable_uploads_give_500_and_the_server_recovers(bin: &str) {
         })
     };
     storm(&s);
+    // The server log is written by a thread of its own: its lines may trail the answers
+    // (a bound of 10 s, not a claim on time).
+    let until = Instant::now() + Duration::from_secs(10);
+    while lines_with(&s.logs(), &["ERROR", "upload"]).len() < 16 && Instant::now() < until {
+        thread::sleep(Duration::from_millis(20));
+    }
     assert!(
         lines_with(&s.logs(), &["ERROR", "upload"]).len() >= 16,
         "each 500 is logged at error:\n{}",
